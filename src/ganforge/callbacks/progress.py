@@ -1,0 +1,84 @@
+"""Progress in the units GAN users think in: generator iterations (of the run's total), kimg,
+and the latest losses. A live bar on a terminal; one log line every ``log_every_s`` seconds
+otherwise (CI, SLURM logs). Replaces Lightning's epoch/batch bar, whose epochs and global
+steps mean little when each generator iteration spans several optimizer steps."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from lightning.pytorch.callbacks import ProgressBar
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+log = logging.getLogger(__name__)
+
+
+class GanProgressBar(ProgressBar):
+    def __init__(self, log_every_s: float = 30.0, refresh_s: float = 0.5) -> None:
+        super().__init__()
+        self.log_every_s, self.refresh_s = log_every_s, refresh_s
+        self._enabled = True
+        self._progress: Progress | None = None
+        self._task = None
+        self._total: int | None = None
+        self._last = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _summary(self, trainer, pl_module) -> str:
+        m = trainer.callback_metrics
+        parts = [f"kimg {pl_module.kimg:.1f}"]
+        parts += [f"{k.split('/')[-1]} {float(m[k]):.3f}" for k in ("train/loss_d", "train/loss_g") if k in m]
+        return "  ".join(parts)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not (self._enabled and trainer.is_global_zero):
+            return
+        per_iter = getattr(pl_module, "optimizer_steps_per_g_iter", 1)
+        self._total = trainer.max_steps // per_iter if trainer.max_steps and trainer.max_steps > 0 else None
+        console = Console(stderr=True)
+        if console.is_terminal:
+            self._progress = Progress(
+                TextColumn("g_iter"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[summary]}"), console=console,
+            )
+            self._task = self._progress.add_task("train", total=self._total, summary="",
+                                                 completed=int(pl_module.g_iters))
+            self._progress.start()
+        self._last = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not (self._enabled and trainer.is_global_zero):
+            return
+        now = time.monotonic()
+        if self._progress is not None:
+            if now - self._last >= self.refresh_s:
+                self._progress.update(self._task, completed=int(pl_module.g_iters),
+                                      summary=self._summary(trainer, pl_module))
+                self._last = now
+        elif now - self._last >= self.log_every_s:
+            total = f"/{self._total}" if self._total else ""
+            log.info("g_iter %d%s  %s", int(pl_module.g_iters), total, self._summary(trainer, pl_module))
+            self._last = now
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=int(pl_module.g_iters),
+                                  summary=self._summary(trainer, pl_module))
+            self._progress.stop()
+            self._progress = None
+        elif self._enabled and trainer.is_global_zero:
+            log.info("done: g_iter %d  %s", int(pl_module.g_iters), self._summary(trainer, pl_module))

@@ -1,0 +1,81 @@
+"""Sample grids from the fixed noise, every N generator iterations and at the end: saved as PNG
+under ``dirpath`` and sent to every logger that takes images. 2-D data gets a scatter plot of
+real vs generated points instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+
+def scatter_png(real: Tensor, fake: Tensor, path: Path, title: str) -> None:
+    """Real points in grey, generated ones in red, equal axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.scatter(real[:, 0], real[:, 1], s=3, c="0.6", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:red", alpha=0.6, label="generated")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", markerscale=4)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def log_image_file(trainer: L.Trainer, key: str, path: Path, step: int) -> None:
+    """Send a PNG to each logger that shows images (W&B, TensorBoard); CSV keeps only the file."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[str(path)], caption=[path.stem])
+        elif isinstance(logger, TensorBoardLogger):
+            from torchvision.io import read_image
+
+            logger.experiment.add_image(key, read_image(str(path)), global_step=step)
+
+
+class SampleGrid(L.Callback):
+    """Renders ``pl_module.generate_fixed()`` after the first generator iteration, every
+    ``every_n_g_iters`` and when training ends."""
+
+    def __init__(self, dirpath: str, every_n_g_iters: int = 200, nrow: int | None = None) -> None:
+        if every_n_g_iters < 1:
+            raise ValueError(f"every_n_g_iters must be positive, got {every_n_g_iters}")
+        self.dirpath, self.every, self.nrow = Path(dirpath), every_n_g_iters, nrow
+        self._last_rendered = -1
+        self._real_points: Tensor | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._real_points is None and batch[0].ndim == 2:
+            self._real_points = batch[0][:2000].detach().float().cpu()
+        g = int(pl_module.g_iters)
+        if g != self._last_rendered and (g == 1 or g % self.every == 0):
+            self.render(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if int(pl_module.g_iters) != self._last_rendered:
+            self.render(trainer, pl_module)
+
+    def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
+        g = int(pl_module.g_iters)
+        self._last_rendered = g
+        samples = pl_module.generate_fixed().cpu()  # every rank computes; only rank 0 writes
+        if not trainer.is_global_zero:
+            return None
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"g{g:07d}.png"
+        if samples.ndim == 4:
+            nrow = self.nrow or max(1, int(len(samples) ** 0.5))
+            save_image(make_grid(samples, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
+        else:
+            real = self._real_points if self._real_points is not None else torch.empty(0, 2)
+            scatter_png(real, samples, path, f"{g} generator iterations")
+        log_image_file(trainer, "samples", path, g)
+        return path

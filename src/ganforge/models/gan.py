@@ -1,0 +1,195 @@
+"""The one training loop for GANs that map noise (and optionally a class label) to samples.
+
+Manual optimization: each batch is one discriminator step; every ``n_critic``-th batch is also
+one generator step. Lightning's ``global_step`` counts both optimizers' steps, so a generator
+iteration is ``n_critic + 1`` global steps; progress is logged as ``progress/g_iters`` and
+``progress/kimg`` (thousands of real images shown to the discriminator, all ranks together).
+
+The surface used by callbacks and evaluation: ``generate``, ``generate_fixed``, ``sample_shape``,
+``num_classes``, ``conditional``, ``kimg``, ``optimizer_steps_per_g_iter`` and the
+``g_iters``/``images_seen`` counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ganforge.errors import GanforgeError
+from ganforge.losses import get_loss
+from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
+
+
+def plain(value: Any) -> Any:
+    """DictConfig/ListConfig -> dicts and lists, so hparams stay plain data in checkpoints."""
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig,)) else value
+
+
+class GAN(L.LightningModule):
+    """Generator + discriminator built from configs, an adversarial loss chosen by name,
+    ``n_critic`` discriminator steps per generator step and an optional EMA generator."""
+
+    def __init__(
+        self,
+        generator: dict,
+        discriminator: dict,
+        optimizer_g: dict,
+        optimizer_d: dict,
+        sample_shape: Sequence[int],
+        num_classes: int = 0,
+        conditional: bool = False,
+        z_dim: int = 100,
+        loss: str = "non_saturating",
+        n_critic: int = 1,
+        ema_decay: float | None = None,
+        num_fixed_samples: int | None = None,
+        channels_last: bool = True,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        hparams["sample_shape"] = [int(s) for s in sample_shape]
+        self.save_hyperparameters(hparams)
+        self.automatic_optimization = False
+        if n_critic < 1:
+            raise GanforgeError(f"model.n_critic must be at least 1, got {n_critic}")
+        if conditional and num_classes == 0:
+            raise GanforgeError("this model is conditional (model.conditional=true) but the data has no class "
+                                "labels; choose a labelled dataset (mnist, fashion_mnist, cifar10) or an "
+                                "unconditional model")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise GanforgeError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}")
+        self.sample_shape = tuple(hparams["sample_shape"])
+        self.conditional, self.num_classes = conditional, num_classes
+        label_classes = num_classes if conditional else 0
+        self.loss = get_loss(loss)
+        self.generator = instantiate(
+            hparams["generator"], z_dim=z_dim, sample_shape=self.sample_shape, num_classes=label_classes)
+        self.discriminator = instantiate(
+            hparams["discriminator"], sample_shape=self.sample_shape, num_classes=label_classes)
+        self.ema = None
+        if ema_decay is not None:
+            self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.ema.requires_grad_(False)
+        if num_fixed_samples is None:  # a grid of 8x8 images, or a scatter of 2,000 points
+            num_fixed_samples = 64 if len(self.sample_shape) == 3 else 2000
+        fixed = torch.Generator().manual_seed(1234)
+        self.register_buffer("fixed_z", torch.randn(num_fixed_samples, z_dim, generator=fixed))
+        self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % max(num_classes, 1))
+        self.register_buffer("g_iters", torch.zeros((), dtype=torch.long))
+        self.register_buffer("d_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
+        self._pending_rng: dict | None = None
+
+    # ---- the surface for callbacks and evaluation -------------------------------------------
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The EMA generator when there is one (better samples), else the trained one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def generate(self, z: Tensor | None = None, labels: Tensor | None = None, n: int | None = None) -> Tensor:
+        """Samples in eval mode, float32; ``z`` defaults to ``n`` fresh normal draws."""
+        if z is None:
+            z = torch.randn(n or 64, self.hparams.z_dim, device=self.device)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.num_classes, (len(z),), device=z.device)
+        net = self.sampling_generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(self.device), labels.to(self.device) if self.conditional else None).float()
+        finally:
+            net.train(was_training)
+
+    def generate_fixed(self) -> Tensor:
+        """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""
+        return self.generate(self.fixed_z, self.fixed_labels)
+
+    @property
+    def optimizer_steps_per_g_iter(self) -> int:
+        """Lightning global steps per generator iteration (n_critic D steps + 1 G step)."""
+        return self.hparams.n_critic + 1
+
+    @property
+    def kimg(self) -> float:
+        return int(self.images_seen) / 1000.0
+
+    # ---- training ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
+        opt_d = instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())
+        return [opt_g, opt_d]
+
+    def on_fit_start(self) -> None:
+        if self.hparams.channels_last and self.device.type == "cuda" and len(self.sample_shape) == 3:
+            for net in (self.generator, self.discriminator):
+                net.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self.generator.compile()
+            self.discriminator.compile()
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:  # restored here so nothing between load and step draws from it
+            restore_rng(self._pending_rng)
+            self._pending_rng = None
+
+    def _prepare(self, x: Tensor) -> Tensor:
+        if self.hparams.channels_last and x.ndim == 4 and x.is_cuda:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.hparams.z_dim, device=self.device)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        real = self._prepare(real)
+        y = labels if self.conditional else None
+        opt_g, opt_d = self.optimizers()
+        n = real.shape[0]
+
+        with torch.no_grad():
+            fake = self.generator(self._noise(n), y)
+        d_real = self.discriminator(real, y).float()
+        d_fake = self.discriminator(fake, y).float()
+        loss_d = self.loss.discriminator(d_real, d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.d_steps += 1
+        self.images_seen += n * self.trainer.world_size
+        metrics = {"train/loss_d": loss_d.detach(), "train/d_real": d_real.detach().mean(),
+                   "train/d_fake": d_fake.detach().mean()}
+
+        if int(self.d_steps) % self.hparams.n_critic == 0:
+            self.toggle_optimizer(opt_g)
+            d_gen = self.discriminator(self.generator(self._noise(n), y), y).float()
+            loss_g = self.loss.generator(d_gen)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+            self.g_iters += 1
+            if self.ema is not None:
+                self.ema.update_parameters(self.generator)
+            metrics["train/loss_g"] = loss_g.detach()
+
+        self.log_dict(metrics, on_step=True, on_epoch=False)
+        self.log_dict({"progress/g_iters": self.g_iters.float(), "progress/kimg": self.images_seen.float() / 1000},
+                      on_step=True, on_epoch=False, prog_bar=True)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng"] = capture_rng()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_same_hparams(checkpoint.get("hyper_parameters", {}), dict(self.hparams))
+        self._pending_rng = checkpoint.get("rng")

@@ -1,0 +1,68 @@
+"""Fully connected generator and discriminator (Goodfellow et al. 2014) for flattened images
+or low-dimensional points (the 2-D mode-collapse benchmarks)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from ganforge.nets.layers import LabelConcat, LabelProjection
+
+
+def _hidden_stack(in_dim: int, hidden: Sequence[int], activation: nn.Module) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), activation]
+        in_dim = width
+    return nn.Sequential(*layers), in_dim
+
+
+class MLPGenerator(nn.Module):
+    """z (+ label embedding) -> hidden ReLU layers -> sample of ``sample_shape``.
+
+    ``output="auto"`` puts a tanh on images (3-D shapes, data in [-1, 1]) and nothing on points.
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        sample_shape: Sequence[int],
+        num_classes: int = 0,
+        hidden: Sequence[int] = (256, 512, 1024),
+        embed_dim: int = 32,
+        output: str = "auto",
+    ) -> None:
+        super().__init__()
+        if output not in ("auto", "tanh", "linear"):
+            raise ValueError(f"MLPGenerator output must be auto, tanh or linear, got {output!r}")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.condition = LabelConcat(num_classes, embed_dim)
+        self.body, width = _hidden_stack(z_dim + self.condition.extra_dim, hidden, nn.ReLU())
+        self.head = nn.Linear(width, math.prod(self.sample_shape))
+        use_tanh = output == "tanh" or (output == "auto" and len(self.sample_shape) == 3)
+        self.out = nn.Tanh() if use_tanh else nn.Identity()
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.body(self.condition(z, y))
+        return self.out(self.head(h)).view(z.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """Flattened sample -> hidden LeakyReLU(0.2) layers -> one score (+ label projection)."""
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int],
+        num_classes: int = 0,
+        hidden: Sequence[int] = (1024, 512, 256),
+    ) -> None:
+        super().__init__()
+        self.body, width = _hidden_stack(math.prod(sample_shape), hidden, nn.LeakyReLU(0.2))
+        self.head = nn.Linear(width, 1)
+        self.projection = LabelProjection(num_classes, width)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.body(x.flatten(1))
+        return self.head(h).squeeze(1) + self.projection(h, y)

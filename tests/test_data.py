@@ -1,0 +1,188 @@
+import warnings
+
+import pytest
+import torch
+from conftest import make_idx_set, make_image_files
+
+from ganforge.data.folders import CelebAImages, ImageFolderImages
+from ganforge.data.images import fit_images, match_channels
+from ganforge.data.stream import InMemoryBatches
+from ganforge.data.torchvision_sets import TorchvisionImages, seed_idx_files
+from ganforge.data.toy2d import Toy2DDataModule, mixture_means, sample_mixture
+from ganforge.errors import DataNotFoundError, GanforgeError
+
+
+def test_pad_keeps_pixels_and_resize_crops():
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    padded = fit_images(x, 32, "pad")
+    assert padded.shape == (3, 1, 32, 32)
+    assert torch.equal(padded[:, :, 2:30, 2:30], x)
+    assert padded[:, :, :2].sum() == 0  # black border = -1 after scaling
+    wide = torch.randint(0, 256, (2, 3, 40, 60), dtype=torch.uint8)
+    assert fit_images(wide, 32, "resize").shape == (2, 3, 32, 32)
+    with pytest.raises(GanforgeError, match="cannot shrink 40x60 images to 32 px; use data.fit=resize"):
+        fit_images(wide, 32, "pad")
+
+
+def test_channel_conversion():
+    grey = torch.full((1, 1, 4, 4), 200, dtype=torch.uint8)
+    assert torch.equal(match_channels(grey, 3), grey.expand(1, 3, 4, 4))
+    rgb = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    rgb[:, 0] = 255
+    assert match_channels(rgb, 1).unique().item() == round(0.299 * 255)
+
+
+def test_stream_scales_shuffles_and_resumes_exactly():
+    samples = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 2, 2).contiguous()
+    labels = torch.arange(40)
+    stream = InMemoryBatches(samples, labels, batch_size=8, seed=3)
+    assert len(stream) == 5
+    epoch0 = list(stream)
+    epoch1 = list(stream)
+    x, y = epoch0[0]
+    assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
+    assert sorted(torch.cat([b[1] for b in epoch0]).tolist()) == list(range(40))
+    assert not torch.equal(epoch0[0][1], epoch1[0][1])  # a new permutation each epoch
+    # stop after two batches of epoch 1, save, resume in a fresh stream
+    again = InMemoryBatches(samples, labels, batch_size=8, seed=3)
+    list(again)
+    it = iter(again)
+    next(it), next(it)
+    state = again.state_dict()
+    resumed = InMemoryBatches(samples, labels, batch_size=8, seed=3)
+    resumed.load_state_dict(state)
+    assert [b[1].tolist() for b in resumed] == [b[1].tolist() for b in epoch1[2:]]
+
+
+def test_stream_ranks_see_disjoint_data():
+    samples, labels = torch.zeros(32, 2), torch.arange(32)
+    seen = [torch.cat([y for _, y in InMemoryBatches(samples, labels, 4, rank=r, world_size=2, to_sample=lambda s: s)])
+            for r in (0, 1)]
+    assert set(seen[0].tolist()).isdisjoint(seen[1].tolist())
+    with pytest.raises(ValueError, match="fewer than one batch of 64 per device"):
+        InMemoryBatches(samples, labels, 64)
+
+
+def test_ring8_has_eight_distinct_modes_on_the_unit_circle():
+    means, std = mixture_means("ring8")
+    assert len(torch.unique(means.round(decimals=4), dim=0)) == 8
+    assert torch.allclose(means.norm(dim=1), torch.ones(8))
+    assert std == 0.01
+    grid, gstd = mixture_means("grid25")
+    assert len(grid) == 25 and grid.min() == -4 and grid.max() == 4 and gstd == 0.05
+    points, modes = sample_mixture("ring8", 4000, seed=0)
+    assert (points - means[modes]).std().item() == pytest.approx(0.01, rel=0.1)
+    assert torch.bincount(modes, minlength=8).min() > 400
+    dm = Toy2DDataModule("grid25", num_points=256, batch_size=32)
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (32, 2) and x.abs().max() > 1  # points are not rescaled
+    with pytest.raises(GanforgeError, match="unknown 2-D mixture 'ring7'"):
+        Toy2DDataModule("ring7")
+
+
+def test_fashion_mnist_found_in_a_system_folder(tmp_path):
+    system = tmp_path / "debian"
+    make_idx_set(system, n=16, gz=True)
+    dm = TorchvisionImages("fashion_mnist", str(tmp_path / "root"), resolution=32, channels=1, fit="pad",
+                           download=False, system_dirs=[str(system)], batch_size=4)
+    dm.setup()
+    assert dm.samples.shape == (16, 1, 32, 32) and dm.labels.dtype == torch.long
+    assert (tmp_path / "root/FashionMNIST/raw/train-images-idx3-ubyte").is_file()
+    assert seed_idx_files(tmp_path / "root/FashionMNIST/raw", [str(system)]) is None  # already there
+
+
+def test_missing_data_offline_says_where_to_put_it(tmp_path, monkeypatch):
+    dm = TorchvisionImages("mnist", str(tmp_path), download=False)
+    with pytest.raises(DataNotFoundError, match=rf"MNIST was not found under {tmp_path}/MNIST.*data.download=false"
+                       r".*Put the dataset files there"):
+        dm.prepare_data()
+
+    def no_network(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error no network>")
+
+    from torchvision import datasets
+
+    monkeypatch.setattr(datasets.FashionMNIST, "download", no_network)
+    dm = TorchvisionImages("fashion_mnist", str(tmp_path), download=True, system_dirs=[str(tmp_path / "none")])
+    with pytest.raises(DataNotFoundError, match=r"Fashion-MNIST was not found under .*FashionMNIST, or in one of "
+                       r".*none.*could not be downloaded \(Error downloading.*no network"):
+        dm.prepare_data()
+
+
+def test_image_folder_skips_unreadable_files_with_one_warning(tmp_path):
+    make_image_files(tmp_path / "a", 5)
+    make_image_files(tmp_path / "b", 3, ext="jpg")
+    (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / ".hidden").write_text("ignored")
+    dm = ImageFolderImages(str(tmp_path), resolution=16, channels=3, batch_size=2)
+    assert dm.num_classes == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dm.setup()
+    messages = [str(w.message) for w in caught if "not readable images" in str(w.message)]
+    assert len(messages) == 1 and "skipped 2 of 10 files" in messages[0]
+    assert dm.samples.shape == (8, 3, 16, 16)
+    # with a class per subfolder, files outside the class folders (notes.txt) are not listed
+    labelled = ImageFolderImages(str(tmp_path), resolution=16, channels=3, labels_from_subfolders=True)
+    assert labelled.num_classes == 2
+    with pytest.warns(UserWarning, match="skipped 1 of 9 files"):
+        labelled.setup()
+    assert sorted(labelled.labels.tolist()) == [0] * 5 + [1] * 3
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(GanforgeError, match="set data.root=<folder with images>"):
+        ImageFolderImages(None, resolution=16, channels=3)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataNotFoundError, match="has no files; put images in it"):
+        ImageFolderImages(str(tmp_path / "empty"), resolution=16, channels=3).setup()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.jpg").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="skipped 1 of 1"), pytest.raises(GanforgeError, match="none of the 1 files"):
+        ImageFolderImages(str(tmp_path / "junk"), resolution=16, channels=3).setup()
+    with pytest.raises(DataNotFoundError, match="is not a folder"):
+        ImageFolderImages(str(tmp_path / "nowhere"), resolution=16, channels=3).setup()
+
+
+def test_decoded_folder_is_cached_and_reused(tmp_path, monkeypatch):
+    make_image_files(tmp_path / "imgs", 6)
+    kwargs = dict(resolution=16, channels=1, cache_dir=str(tmp_path / "cache"))
+    first = ImageFolderImages(str(tmp_path / "imgs"), **kwargs)
+    first.setup()
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+
+    import ganforge.data.folders as folders
+
+    def must_not_decode(*args, **kwargs):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(folders, "decode_all", must_not_decode)
+    second = ImageFolderImages(str(tmp_path / "imgs"), **kwargs)
+    second.setup()
+    assert torch.equal(first.samples, second.samples)
+
+
+def test_celeba_split_and_crop(data_root):
+    dm = CelebAImages(str(data_root), split="train", resolution=32, channels=3, num_workers=1)
+    dm.setup()
+    assert dm.samples.shape == (20, 3, 32, 32)
+    valid = CelebAImages(str(data_root), split="valid", resolution=32, channels=3)
+    valid.setup()
+    assert len(valid.samples) == 4
+    with pytest.raises(DataNotFoundError, match=r"CelebA not found: expected .*img_align_celeba/.*list_eval_partition"):
+        CelebAImages(str(data_root / "nothing"), resolution=64, channels=3).setup()
+
+
+def test_memory_budget_is_checked_before_decoding(tmp_path):
+    make_image_files(tmp_path, 3)
+    dm = ImageFolderImages(str(tmp_path), resolution=64, channels=3, max_memory_gb=1e-6)
+    with pytest.raises(GanforgeError, match=r"need .* GiB in memory, over data.max_memory_gb"):
+        dm.setup()
+
+
+def test_bad_image_settings():
+    with pytest.raises(GanforgeError, match="data.channels must be 1 or 3"):
+        ImageFolderImages("x", resolution=32, channels=2)
+    with pytest.raises(GanforgeError, match="unknown torchvision set 'svhn'"):
+        TorchvisionImages("svhn", "x")

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dcgan_shapes(size, channels):
+    g = DCGANGenerator(z_dim=16, sample_shape=(channels, size, size), base_width=8)
+    d = DCGANDiscriminator(sample_shape=(channels, size, size), base_width=8)
+    x = g(torch.randn(2, 16))
+    assert x.shape == (2, channels, size, size)
+    assert x.abs().max() <= 1.0  # tanh output matches data in [-1, 1]
+    assert d(x).shape == (2,)
+
+
+def test_dcgan_critic_without_batchnorm():
+    d = DCGANDiscriminator(sample_shape=(1, 32, 32), base_width=8, norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 48, 48), (3, 32, 64)])
+def test_dcgan_unsupported_size_names_supported_ones(shape):
+    with pytest.raises(ValueError, match=r"supports square images of 32, 64, 128 px.*set data.resolution"):
+        DCGANGenerator(z_dim=8, sample_shape=shape)
+    with pytest.raises(ValueError, match=r"supports square images of 32, 64, 128 px"):
+        DCGANDiscriminator(sample_shape=shape)
+
+
+def test_dcgan_refuses_points():
+    with pytest.raises(ValueError, match="needs images.*model=gan"):
+        DCGANGenerator(z_dim=8, sample_shape=(2,))
+
+
+def test_mlp_images_and_points():
+    g = MLPGenerator(z_dim=8, sample_shape=(1, 32, 32), hidden=[16])
+    assert g(torch.randn(3, 8)).shape == (3, 1, 32, 32)
+    assert isinstance(g.out, torch.nn.Tanh)
+    g2 = MLPGenerator(z_dim=2, sample_shape=(2,), hidden=[16])
+    assert g2(torch.randn(3, 2)).shape == (3, 2)
+    assert isinstance(g2.out, torch.nn.Identity)  # points are not bounded to [-1, 1]
+    d = MLPDiscriminator(sample_shape=(2,), hidden=[16])
+    assert d(torch.randn(3, 2)).shape == (3,)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "dcgan"])
+def test_conditional_nets_use_the_label(kind):
+    torch.manual_seed(0)
+    shape = (1, 32, 32)
+    if kind == "mlp":
+        g, d = MLPGenerator(8, shape, num_classes=10, hidden=[16]), MLPDiscriminator(shape, 10, hidden=[16])
+    else:
+        g, d = DCGANGenerator(8, shape, num_classes=10, base_width=8), DCGANDiscriminator(shape, 10, base_width=8)
+    g.eval()
+    z = torch.randn(2, 8).repeat(2, 1)
+    y = torch.tensor([0, 0, 7, 7])
+    x = g(z, y)
+    assert not torch.allclose(x[:2], x[2:])
+    assert not torch.allclose(d(x[:2], y[:2]), d(x[:2], y[2:]))
+    with pytest.raises(ValueError, match="pass class labels"):
+        g(z)

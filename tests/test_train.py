@@ -1,0 +1,147 @@
+"""Training smoke runs through ganforge.train.run, as train.py calls it."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, TINY, TINY_NETS, compose_cfg, data_overrides
+
+from ganforge.errors import GanforgeError
+from ganforge.train import run
+
+PAIRS = [(m, d) for m in ("gan", "dcgan")
+         for d in ("fashion_mnist", "mnist", "cifar10", "celeba", "image_folder", "ring8", "grid25")
+         if not (m == "dcgan" and d in ("ring8", "grid25"))]
+
+
+def train(tmp_path: Path, model: str, data: str, data_root: Path, *extra: str):
+    cfg = compose_cfg(tmp_path, [f"model={model}", *TINY_NETS[model], *data_overrides(data, data_root), *TINY, *extra])
+    run(cfg)
+    return cfg
+
+
+def last_metrics(run_dir: Path) -> dict[str, float]:
+    import csv
+
+    rows = list(csv.DictReader(open(run_dir / "csv" / "metrics.csv")))
+    out: dict[str, float] = {}
+    for row in rows:
+        out.update({k: float(v) for k, v in row.items() if v != ""})
+    return out
+
+
+@pytest.mark.parametrize(("model", "data"), PAIRS)
+def test_every_model_trains_on_every_dataset(tmp_path, data_root, fake_cifar, model, data):
+    cfg = train(tmp_path, model, data, data_root, "logger=csv")
+    run_dir = Path(cfg.paths.output_dir)
+    metrics = last_metrics(run_dir)
+    for key in ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["progress/g_iters"] == 3
+    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["g0000001.png", "g0000002.png",
+                                                                        "g0000003.png"]
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)  # plain data only
+    assert int(ckpt["state_dict"]["g_iters"]) == 3
+    assert ckpt["global_step"] == 6  # Lightning counts the D and the G step
+
+
+def test_n_critic_steps_the_critic_n_times_per_generator_step(tmp_path, data_root):
+    cfg = train(tmp_path, "gan", "ring8", data_root, "model.n_critic=5", "g_iters=2")
+    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(ckpt["state_dict"]["d_steps"]) == 10 and int(ckpt["state_dict"]["g_iters"]) == 2
+    assert ckpt["global_step"] == 12
+
+
+def test_conditional_model_on_labelled_data_and_refused_without_labels(tmp_path, data_root):
+    train(tmp_path / "a", "dcgan", "mnist", data_root, "model.conditional=true")
+    with pytest.raises(GanforgeError, match="conditional.*but the data has no class labels"):
+        train(tmp_path / "b", "dcgan", "image_folder", data_root, "model.conditional=true")
+
+
+def _weights(cfg) -> dict[str, torch.Tensor]:
+    return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_resume_is_exact(tmp_path, data_root):
+    common = ["model.ema_decay=0.9", "checkpoint_every=100"]  # EMA and fixed noise travel too
+    straight = train(tmp_path / "straight", "dcgan", "mnist", data_root, "g_iters=6", *common)
+    half = train(tmp_path / "half", "dcgan", "mnist", data_root, "g_iters=3", *common)
+    resumed = train(tmp_path / "resumed", "dcgan", "mnist", data_root, "g_iters=6", *common,
+                    f"ckpt_path={Path(half.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert int(b["g_iters"]) == 6 and any(k.startswith("ema.") for k in b)
+
+
+def test_resume_refuses_changed_hparams(tmp_path, data_root):
+    half = train(tmp_path / "half", "dcgan", "mnist", data_root, "g_iters=2")
+    with pytest.raises(GanforgeError, match=r"other model settings \(optimizer_d: .*Resume with the run's own"):
+        train(tmp_path / "resumed", "dcgan", "mnist", data_root, "g_iters=4", "model.optimizer_d.lr=0.1",
+              f"ckpt_path={Path(half.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
+    with pytest.raises(GanforgeError, match="ckpt_path=.*does not exist"):
+        train(tmp_path / "none", "dcgan", "mnist", data_root, "ckpt_path=/no/such.ckpt")
+
+
+def test_wandb_offline_run_keeps_config_and_images(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    cfg = train(tmp_path, "gan", "mnist", data_root, "logger=wandb")
+    runs = list((Path(cfg.paths.output_dir) / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    # W&B 0.31 keeps an offline run's config and history in its record log (uploaded by `wandb sync`)
+    (record_log,) = runs[0].glob("run-*.wandb")
+    blob = record_log.read_bytes()
+    assert b"checkpoint_every" in blob and b"MLPGenerator" in blob and b"train/loss_d" in blob
+    assert list((runs[0] / "files" / "media" / "images").glob("samples_*.png"))
+
+
+def test_tensorboard_logger_gets_images(tmp_path, data_root):
+    cfg = train(tmp_path, "gan", "ring8", data_root, "logger=tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (Path(cfg.paths.output_dir) / "tensorboard").rglob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert "samples" in acc.Tags()["images"]
+    assert "train/loss_d" in acc.Tags()["scalars"]
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "GANFORGE_ROOT": str(tmp_path),
+           "GANFORGE_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), "debug=default", "trainer=cpu", *args],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+
+
+def test_cli_bad_image_size_fails_before_training_with_one_message(tmp_path):
+    out = _cli(tmp_path, "data=cifar10", "data.resolution=48", "data.download=false")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "error: model: DCGAN generator supports square images of 32, 64, 128 px, got 48x48" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_cli_missing_data_offline(tmp_path):
+    out = _cli(tmp_path, "data=cifar10", "data.download=false")
+    assert out.returncode == 2
+    assert f"error: CIFAR-10 was not found under {tmp_path}/data/cifar-10-batches-py" in out.stderr
+
+
+def test_cli_empty_image_folder(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    out = _cli(tmp_path, "data=image_folder", f"data.root={tmp_path / 'imgs'}")
+    assert out.returncode == 2
+    assert f"error: the folder {tmp_path / 'imgs'} has no files; put images in it" in out.stderr
+
+
+def test_cli_two_d_data_with_a_conv_model(tmp_path):
+    out = _cli(tmp_path, "data=ring8", "model=dcgan")
+    assert out.returncode == 2
+    assert "needs images (channels, height, width) but the data gives samples of shape (2,)" in out.stderr
