@@ -1,5 +1,5 @@
 """Progress in the units GAN users think in: generator iterations (of the run's total), kimg,
-and the latest losses. A live bar on a terminal; one log line every ``log_every_s`` seconds
+real images per second and the latest losses. A live bar on a terminal; one log line every ``log_every_s`` seconds
 otherwise (CI, SLURM logs). Replaces Lightning's epoch/batch bar, whose epochs and global
 steps mean little when each generator iteration spans several optimizer steps."""
 
@@ -31,6 +31,7 @@ class GanProgressBar(ProgressBar):
         self._task = None
         self._total: int | None = None
         self._last = 0.0
+        self._start: tuple[float, int] | None = None  # (time, images seen) when training started
 
     def disable(self) -> None:
         self._enabled = False
@@ -41,12 +42,18 @@ class GanProgressBar(ProgressBar):
     def _summary(self, trainer, pl_module) -> str:
         m = trainer.callback_metrics
         parts = [f"kimg {pl_module.kimg:.1f}"]
+        if self._start is not None:
+            elapsed = time.monotonic() - self._start[0]
+            seen = int(pl_module.images_seen) - self._start[1]
+            if elapsed > 0 and seen > 0:
+                parts.append(f"{seen / elapsed:.0f} img/s")
         parts += [f"{k.split('/')[-1]} {float(m[k]):.3f}" for k in ("train/loss_d", "train/loss_g") if k in m]
         return "  ".join(parts)
 
     def on_train_start(self, trainer, pl_module) -> None:
         if not (self._enabled and trainer.is_global_zero):
             return
+        self._start = (time.monotonic(), int(pl_module.images_seen))
         per_iter = getattr(pl_module, "optimizer_steps_per_g_iter", 1)
         self._total = trainer.max_steps // per_iter if trainer.max_steps and trainer.max_steps > 0 else None
         console = Console(stderr=True)

@@ -1,0 +1,50 @@
+"""The DataModule base shared by every dataset: samples loaded once into memory, served by
+``InMemoryBatches`` (shuffled, sharded per rank, resumable mid-epoch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+from torch import Tensor
+
+from ganforge.data.stream import InMemoryBatches, uint8_to_unit
+from ganforge.errors import GanforgeError
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Subclasses implement ``load`` -> (samples, int64 labels); ``to_sample`` maps stored
+    samples to model inputs (uint8 images -> [-1, 1] by default)."""
+
+    def __init__(self, sample_shape: Sequence[int], num_classes: int, batch_size: int, seed: int) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise GanforgeError(f"data.batch_size must be positive, got {batch_size}")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.num_classes = num_classes
+        self.batch_size, self.seed = batch_size, seed
+        self.samples: Tensor | None = None
+        self.labels: Tensor | None = None
+        self._train: InMemoryBatches | None = None
+
+    @staticmethod
+    def to_sample(stored: Tensor) -> Tensor:
+        return uint8_to_unit(stored)
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.samples is None:
+            self.samples, self.labels = self.load()
+
+    def train_dataloader(self) -> InMemoryBatches:
+        self.setup("fit")
+        assert self.samples is not None and self.labels is not None
+        if self._train is None:
+            trainer = self.trainer
+            self._train = InMemoryBatches(
+                self.samples, self.labels, self.batch_size, seed=self.seed, to_sample=self.to_sample,
+                rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+            )
+        return self._train

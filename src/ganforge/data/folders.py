@@ -1,0 +1,177 @@
+"""Image sets read from folders of files: any folder tree (``ImageFolderImages``) and CelebA
+aligned faces (``CelebAImages``). Files are decoded once, in parallel, fitted to the target
+size and cached on disk as one uint8 tensor keyed by the file list and the preprocessing, so
+later runs and sweeps start in seconds. Unreadable files are skipped and counted in one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from rich.progress import track
+from torch import Tensor
+
+from ganforge.data.images import ImageDataModule
+from ganforge.errors import DataNotFoundError, GanforgeError
+
+log = logging.getLogger(__name__)
+
+
+def decode_image(path: str, resolution: int, channels: int, crop: int | None = None) -> Tensor | None:
+    """One file -> uint8 (C, resolution, resolution): optional centre crop, shorter side resized
+    (antialiased), centre crop. None when the file is not a readable image."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    x = TF.pil_to_tensor(img)
+    if crop is not None:
+        x = TF.center_crop(x, crop)
+    return TF.center_crop(TF.resize(x, resolution, antialias=True), resolution)
+
+
+def _decode_args(args: tuple[str, int, int, int | None]) -> Tensor | None:
+    return decode_image(*args)
+
+
+def decode_all(
+    files: Sequence[Path], resolution: int, channels: int, crop: int | None, workers: int, what: str
+) -> tuple[Tensor, list[int]]:
+    """Decode ``files`` with a progress bar; returns the stacked images and the indices kept."""
+    jobs = [(str(f), resolution, channels, crop) for f in files]
+    if workers > 1 and len(jobs) > 256:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(track(pool.map(_decode_args, jobs, chunksize=64), total=len(jobs), description=what))
+    else:
+        results = [_decode_args(j) for j in track(jobs, description=what, disable=len(jobs) < 256)]
+    kept = [i for i, r in enumerate(results) if r is not None]
+    skipped = len(results) - len(kept)
+    if skipped:
+        examples = ", ".join(str(files[i]) for i, r in enumerate(results) if r is None)
+        warnings.warn(f"skipped {skipped} of {len(files)} files that are not readable images "
+                      f"(e.g. {examples[:300]})", stacklevel=2)
+    if not kept:
+        raise GanforgeError(f"none of the {len(files)} files in {what} is a readable image")
+    return torch.stack([results[i] for i in kept]), kept
+
+
+def cache_key(files: Sequence[Path], *parts: object) -> str:
+    """Hash of file names, sizes, modification times and the preprocessing settings."""
+    digest = hashlib.sha1(repr(parts).encode())
+    for f in files:
+        st = f.stat()
+        digest.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class FolderImages(ImageDataModule):
+    """Common part: list files, decode or load the cache, keep labels aligned with kept files."""
+
+    crop: int | None = None
+
+    def __init__(self, root: str | None, cache_dir: str | None = None, num_workers: int = 4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not root:
+            raise GanforgeError("set data.root=<folder with images>")
+        self.root = Path(root).expanduser()
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.num_workers = max(1, min(num_workers, os.cpu_count() or 1))
+
+    def files_and_labels(self) -> tuple[list[Path], list[int]]:
+        raise NotImplementedError
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        files, labels = self.files_and_labels()
+        channels, resolution, _ = self.sample_shape
+        cache = None
+        if self.cache_dir is not None:
+            key = cache_key(files, type(self).__name__, resolution, channels, self.crop)
+            cache = self.cache_dir / f"{type(self).__name__}-{resolution}px-{key}.pt"
+            if cache.is_file():
+                log.info("loading decoded images from %s", cache)
+                blob = torch.load(cache, weights_only=True)
+                return blob["images"], blob["labels"]
+        self.check_memory(len(files))
+        images, kept = decode_all(files, resolution, channels, self.crop, self.num_workers, f"decoding {self.root}")
+        label_tensor = torch.tensor([labels[i] for i in kept], dtype=torch.long)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"images": images, "labels": label_tensor}, cache.with_suffix(".tmp"))
+            cache.with_suffix(".tmp").replace(cache)
+        return images, label_tensor
+
+
+class ImageFolderImages(FolderImages):
+    """Every file under ``root`` (recursively; hidden files ignored), resized and centre-cropped.
+
+    With ``labels_from_subfolders`` each first-level subfolder is a class (sorted by name).
+    """
+
+    def __init__(self, root: str | None, labels_from_subfolders: bool = False, **kwargs) -> None:
+        classes: list[str] = []
+        if labels_from_subfolders and root and Path(root).is_dir():
+            classes = sorted(p.name for p in Path(root).expanduser().iterdir() if p.is_dir())
+        super().__init__(root=root, num_classes=len(classes), **kwargs)
+        self.classes = classes
+
+    def files_and_labels(self) -> tuple[list[Path], list[int]]:
+        if not self.root.is_dir():
+            raise DataNotFoundError(f"data.root={self.root} is not a folder; point it at a folder of images")
+        files = sorted(
+            p for p in self.root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.root).parts)
+        )
+        if not files:
+            raise DataNotFoundError(f"the folder {self.root} has no files; put images in it (any subfolders)")
+        if not self.classes:
+            return files, [0] * len(files)
+        index = {name: i for i, name in enumerate(self.classes)}
+        pairs = [(f, index.get(f.relative_to(self.root).parts[0])) for f in files]
+        pairs = [(f, y) for f, y in pairs if y is not None]
+        return [f for f, _ in pairs], [y for _, y in pairs]
+
+
+class CelebAImages(FolderImages):
+    """CelebA aligned faces: ``img_align_celeba/`` and ``list_eval_partition.txt`` under ``root``
+    or ``root/celeba`` (torchvision's layout). The 178x218 faces are centre-cropped to ``crop``
+    (108 px, as in DCGAN/WGAN-GP CelebA code) and resized; ``split`` is train, valid, test or all."""
+
+    SPLITS = {"train": "0", "valid": "1", "test": "2"}
+
+    def __init__(self, root: str, split: str = "train", crop: int | None = 108, **kwargs) -> None:
+        if split not in (*self.SPLITS, "all"):
+            raise GanforgeError(f"data.split must be train, valid, test or all, got {split!r}")
+        super().__init__(root=root, **kwargs)
+        self.split, self.crop = split, crop
+
+    def files_and_labels(self) -> tuple[list[Path], list[int]]:
+        base = next((b for b in (self.root / "celeba", self.root) if (b / "img_align_celeba").is_dir()), None)
+        if base is None or not (base / "list_eval_partition.txt").is_file():
+            raise DataNotFoundError(
+                f"CelebA not found: expected {self.root}/celeba/img_align_celeba/ and "
+                f"{self.root}/celeba/list_eval_partition.txt. Download 'Align&Cropped Images' and the partition "
+                "file from the CelebA site (mmlab.ie.cuhk.edu.hk/projects/CelebA.html), unpack them there, "
+                "or set data.root to the folder that has them"
+            )
+        files = []
+        for line in (base / "list_eval_partition.txt").read_text().split("\n"):
+            parts = line.split()
+            if len(parts) == 2 and (self.split == "all" or parts[1] == self.SPLITS[self.split]):
+                files.append(base / "img_align_celeba" / parts[0])
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            log.warning("%d images listed in list_eval_partition.txt are missing", len(missing))
+            files = [f for f in files if f.is_file()]
+        if not files:
+            raise DataNotFoundError(f"no CelebA images of split {self.split!r} under {base}/img_align_celeba")
+        return files, [0] * len(files)
