@@ -33,7 +33,7 @@ def batches_per_second(loader, max_batches: int) -> float:
     start = time.perf_counter()
     count = 0
     for _ in range(2):  # two epochs' worth or max_batches, whichever first
-        for x, _y in loader:
+        for _batch in loader:
             count += 1
             if count >= max_batches:
                 return count / (time.perf_counter() - start)
@@ -50,7 +50,7 @@ def main() -> None:
     images = torch.randint(0, 256, (args.n, 1, 32, 32), dtype=torch.uint8)
     labels = torch.randint(0, 10, (args.n,))
 
-    ours = batches_per_second(InMemoryBatches(images, labels, args.batch), args.batches)
+    ours = batches_per_second(InMemoryBatches(images, labels, args.batch, to_sample=uint8_to_unit), args.batches)
     print(f"InMemoryBatches                       {ours:9.1f} batches/s  (reference)")
     for workers in args.workers:
         loader = DataLoader(PerSample(images, labels), batch_size=args.batch, shuffle=True, drop_last=True,

@@ -40,15 +40,15 @@ class Timer(L.Callback):
         self.warmup, self.start = warmup_g_iters, None
 
     def on_train_batch_end(self, trainer, pl_module, *args) -> None:
-        if self.start is None and int(pl_module.g_iters) >= self.warmup:
+        if self.start is None and pl_module.g_iters >= self.warmup:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            self.start = (time.perf_counter(), int(pl_module.images_seen))
+            self.start = (time.perf_counter(), pl_module.images_seen)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        self.rate = (int(pl_module.images_seen) - self.start[1]) / (time.perf_counter() - self.start[0])
+        self.rate = (pl_module.images_seen - self.start[1]) / (time.perf_counter() - self.start[0])
 
 
 def measure(args, precision: str, channels_last: bool, compile_nets: bool, tmp: Path) -> float:
@@ -80,7 +80,7 @@ def main() -> None:
     if cuda:
         variants += [("32-true", True, False), ("bf16-mixed", False, False), ("bf16-mixed", True, False)]
         if args.compile:
-            variants.append(("bf16-mixed", True, True))
+            variants.append(("bf16-mixed", False, True))
     device = torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
     print(f"{args.model} {args.channels}x{args.size}x{args.size}, batch {args.batch}, on {device}")
     reference = None

@@ -6,7 +6,7 @@ from conftest import make_idx_set, make_image_files
 
 from ganforge.data.folders import CelebAImages, ImageFolderImages
 from ganforge.data.images import fit_images, match_channels
-from ganforge.data.stream import InMemoryBatches
+from ganforge.data.stream import InMemoryBatches, uint8_to_unit
 from ganforge.data.torchvision_sets import TorchvisionImages, seed_idx_files
 from ganforge.data.toy2d import Toy2DDataModule, mixture_means, sample_mixture
 from ganforge.errors import DataNotFoundError, GanforgeError
@@ -35,7 +35,7 @@ def test_channel_conversion():
 def test_stream_scales_shuffles_and_resumes_exactly():
     samples = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 2, 2).contiguous()
     labels = torch.arange(40)
-    stream = InMemoryBatches(samples, labels, batch_size=8, seed=3)
+    stream = InMemoryBatches(samples, labels, batch_size=8, seed=3, to_sample=uint8_to_unit)
     assert len(stream) == 5
     epoch0 = list(stream)
     epoch1 = list(stream)
@@ -56,8 +56,7 @@ def test_stream_scales_shuffles_and_resumes_exactly():
 
 def test_stream_ranks_see_disjoint_data():
     samples, labels = torch.zeros(32, 2), torch.arange(32)
-    seen = [torch.cat([y for _, y in InMemoryBatches(samples, labels, 4, rank=r, world_size=2, to_sample=lambda s: s)])
-            for r in (0, 1)]
+    seen = [torch.cat([y for _, y in InMemoryBatches(samples, labels, 4, rank=r, world_size=2)]) for r in (0, 1)]
     assert set(seen[0].tolist()).isdisjoint(seen[1].tolist())
     with pytest.raises(ValueError, match="fewer than one batch of 64 per device"):
         InMemoryBatches(samples, labels, 64)
@@ -74,7 +73,7 @@ def test_ring8_has_eight_distinct_modes_on_the_unit_circle():
     assert (points - means[modes]).std().item() == pytest.approx(0.01, rel=0.1)
     assert torch.bincount(modes, minlength=8).min() > 400
     dm = Toy2DDataModule("grid25", num_points=256, batch_size=32)
-    x, y = next(iter(dm.train_dataloader()))
+    x, y = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert x.shape == (32, 2) and x.abs().max() > 1  # points are not rescaled
     with pytest.raises(GanforgeError, match="unknown 2-D mixture 'ring7'"):
         Toy2DDataModule("ring7")

@@ -23,4 +23,4 @@ def test_bf16_channels_last_training_on_cuda(tmp_path, data_root):
     values = {k: float(v) for k, v in zip(header, last) if v}
     assert all(math.isfinite(v) for v in values.values())
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    assert int(ckpt["state_dict"]["g_iters"]) == 3
+    assert ckpt["counters"]["g_iters"] == 3

@@ -33,5 +33,5 @@ def test_dcgan_200_iterations_on_real_fashion_mnist(tmp_path):
     grid = Image.open(out / "samples" / "g0000200.png")
     assert grid.size == (8 * 34 + 2, 8 * 34 + 2)  # 8x8 grid of 32 px images with 2 px padding
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    assert int(ckpt["state_dict"]["g_iters"]) == 200
-    assert int(ckpt["state_dict"]["images_seen"]) == 200 * 64
+    assert ckpt["counters"]["g_iters"] == 200
+    assert ckpt["counters"]["images_seen"] == 200 * 64

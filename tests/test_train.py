@@ -46,14 +46,14 @@ def test_every_model_trains_on_every_dataset(tmp_path, data_root, fake_cifar, mo
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["g0000001.png", "g0000002.png",
                                                                         "g0000003.png"]
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)  # plain data only
-    assert int(ckpt["state_dict"]["g_iters"]) == 3
+    assert ckpt["counters"]["g_iters"] == 3
     assert ckpt["global_step"] == 6  # Lightning counts the D and the G step
 
 
 def test_n_critic_steps_the_critic_n_times_per_generator_step(tmp_path, data_root):
     cfg = train(tmp_path, "gan", "ring8", data_root, "model.n_critic=5", "g_iters=2")
     ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert int(ckpt["state_dict"]["d_steps"]) == 10 and int(ckpt["state_dict"]["g_iters"]) == 2
+    assert ckpt["counters"]["d_steps"] == 10 and ckpt["counters"]["g_iters"] == 2
     assert ckpt["global_step"] == 12
 
 
@@ -77,7 +77,9 @@ def test_resume_is_exact(tmp_path, data_root):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert int(b["g_iters"]) == 6 and any(k.startswith("ema.") for k in b)
+    assert any(k.startswith("ema.") for k in b)
+    ckpt = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["counters"] == {"g_iters": 6, "d_steps": 6, "images_seen": 6 * 8}
 
 
 def test_resume_refuses_changed_hparams(tmp_path, data_root):
@@ -145,3 +147,13 @@ def test_cli_two_d_data_with_a_conv_model(tmp_path):
     out = _cli(tmp_path, "data=ring8", "model=dcgan")
     assert out.returncode == 2
     assert "needs images (channels, height, width) but the data gives samples of shape (2,)" in out.stderr
+
+
+def test_metrics_reach_the_logger_every_log_every_n_steps(tmp_path, data_root):
+    cfg = train(tmp_path, "gan", "ring8", data_root, "logger=csv", "g_iters=12", "trainer.log_every_n_steps=5")
+    import csv
+
+    rows = list(csv.DictReader(open(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")))
+    logged = [int(float(r["progress/g_iters"])) for r in rows if r.get("progress/g_iters")]
+    assert logged == [5, 10]  # batches 5 and 10 of 12 (one batch per generator iteration here)
+    assert all(r["train/loss_d"] and r["train/loss_g"] for r in rows if r.get("progress/g_iters"))

@@ -44,7 +44,7 @@ class GanProgressBar(ProgressBar):
         parts = [f"kimg {pl_module.kimg:.1f}"]
         if self._start is not None:
             elapsed = time.monotonic() - self._start[0]
-            seen = int(pl_module.images_seen) - self._start[1]
+            seen = pl_module.images_seen - self._start[1]
             if elapsed > 0 and seen > 0:
                 parts.append(f"{seen / elapsed:.0f} img/s")
         parts += [f"{k.split('/')[-1]} {float(m[k]):.3f}" for k in ("train/loss_d", "train/loss_g") if k in m]
@@ -53,7 +53,7 @@ class GanProgressBar(ProgressBar):
     def on_train_start(self, trainer, pl_module) -> None:
         if not (self._enabled and trainer.is_global_zero):
             return
-        self._start = (time.monotonic(), int(pl_module.images_seen))
+        self._start = (time.monotonic(), pl_module.images_seen)
         per_iter = getattr(pl_module, "optimizer_steps_per_g_iter", 1)
         self._total = trainer.max_steps // per_iter if trainer.max_steps and trainer.max_steps > 0 else None
         console = Console(stderr=True)
@@ -63,7 +63,7 @@ class GanProgressBar(ProgressBar):
                 TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[summary]}"), console=console,
             )
             self._task = self._progress.add_task("train", total=self._total, summary="",
-                                                 completed=int(pl_module.g_iters))
+                                                 completed=pl_module.g_iters)
             self._progress.start()
         self._last = time.monotonic()
 
@@ -73,19 +73,19 @@ class GanProgressBar(ProgressBar):
         now = time.monotonic()
         if self._progress is not None:
             if now - self._last >= self.refresh_s:
-                self._progress.update(self._task, completed=int(pl_module.g_iters),
+                self._progress.update(self._task, completed=pl_module.g_iters,
                                       summary=self._summary(trainer, pl_module))
                 self._last = now
         elif now - self._last >= self.log_every_s:
             total = f"/{self._total}" if self._total else ""
-            log.info("g_iter %d%s  %s", int(pl_module.g_iters), total, self._summary(trainer, pl_module))
+            log.info("g_iter %d%s  %s", pl_module.g_iters, total, self._summary(trainer, pl_module))
             self._last = now
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=int(pl_module.g_iters),
+            self._progress.update(self._task, completed=pl_module.g_iters,
                                   summary=self._summary(trainer, pl_module))
             self._progress.stop()
             self._progress = None
         elif self._enabled and trainer.is_global_zero:
-            log.info("done: g_iter %d  %s", int(pl_module.g_iters), self._summary(trainer, pl_module))
+            log.info("done: g_iter %d  %s", pl_module.g_iters, self._summary(trainer, pl_module))

@@ -55,16 +55,16 @@ class SampleGrid(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
-        g = int(pl_module.g_iters)
+        g = pl_module.g_iters
         if g != self._last_rendered and (g == 1 or g % self.every == 0):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if int(pl_module.g_iters) != self._last_rendered:
+        if pl_module.g_iters != self._last_rendered:
             self.render(trainer, pl_module)
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
-        g = int(pl_module.g_iters)
+        g = pl_module.g_iters
         self._last_rendered = g
         samples = pl_module.generate_fixed().cpu()  # every rank computes; only rank 0 writes
         if not trainer.is_global_zero:
