@@ -29,9 +29,11 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
 ]
+_TINY_DCGAN = ["model.generator.base_width=8", "model.discriminator.base_width=8"]
 TINY_NETS = {
-    "dcgan": ["model.generator.base_width=8", "model.discriminator.base_width=8"],
     "gan": ["model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"],
+    "sngan": ["model.generator.width=16", "model.discriminator.width=16"],
+    **{m: _TINY_DCGAN for m in ("dcgan", "cgan", "lsgan", "wgan", "wgan_gp")},
 }
 
 

@@ -58,8 +58,12 @@ def test_trainer_logger_callback_configs_instantiate(tmp_path, group, monkeypatc
 def test_experiment_and_debug_presets_compose(tmp_path, name):
     override = f"debug={name[6:]}" if name.startswith("debug:") else f"experiment={name}"
     cfg = compose_cfg(tmp_path, [override])
-    assert cfg.trainer.max_steps == cfg.g_iters * (cfg.model.n_critic + 1)
-    build(cfg.model, "model", sample_shape=list(build(cfg.data, "data").sample_shape), num_classes=0)
+    if cfg.g_iters is None:  # epoch-based presets (Lucic et al.: 20 epochs)
+        assert cfg.trainer.max_steps == -1 and cfg.trainer.max_epochs == 20
+    else:
+        assert cfg.trainer.max_steps == cfg.g_iters * (cfg.model.n_critic + 1)
+    dm = build(cfg.data, "data")
+    build(cfg.model, "model", sample_shape=list(dm.sample_shape), num_classes=dm.num_classes)
 
 
 def test_max_steps_counts_both_optimizers(tmp_path):

@@ -13,8 +13,10 @@ from lightning.pytorch.loggers import WandbLogger
 log = logging.getLogger(__name__)
 
 
-def _wandb_host() -> str:
-    return urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+def _wandb_server() -> tuple[str, int]:
+    """(host, port) of the W&B server: WANDB_BASE_URL for self-hosted ones, else api.wandb.ai:443."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
 
 
 def has_wandb_credentials() -> bool:
@@ -22,7 +24,7 @@ def has_wandb_credentials() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
-        return netrc.netrc().authenticators(_wandb_host()) is not None
+        return netrc.netrc().authenticators(_wandb_server()[0]) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
 
@@ -43,7 +45,7 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
         return env
     if mode != "auto":
         return mode
-    if has_wandb_credentials() and reachable(_wandb_host()):
+    if has_wandb_credentials() and reachable(*_wandb_server()):
         return "online"
     return "offline"
 

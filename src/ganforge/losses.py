@@ -8,6 +8,8 @@ Imports only torch (see DESIGN.md: arrows point one way).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,10 +74,19 @@ LOSSES: dict[str, AdversarialLoss] = {
 }
 
 
-def get_loss(name: str) -> AdversarialLoss:
-    """The loss registered under ``name``; an unknown name lists the known ones."""
+def get_loss(name: str, **kwargs: float) -> AdversarialLoss:
+    """The loss registered under ``name``, with ``kwargs`` (e.g. LSGAN's a, b, c targets) routed
+    to whichever of its two functions takes them; unknown names or arguments are refused."""
     try:
-        return LOSSES[name]
+        loss = LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown adversarial loss {name!r}; choose one of: {', '.join(sorted(LOSSES))}") from None
+    if not kwargs:
+        return loss
+    d_args = {k: v for k, v in kwargs.items() if k in inspect.signature(loss.discriminator).parameters}
+    g_args = {k: v for k, v in kwargs.items() if k in inspect.signature(loss.generator).parameters}
+    unused = set(kwargs) - set(d_args) - set(g_args)
+    if unused:
+        raise ValueError(f"loss {name!r} takes no argument(s) {sorted(unused)}")
+    return AdversarialLoss(functools.partial(loss.discriminator, **d_args), functools.partial(loss.generator, **g_args))
 

@@ -56,7 +56,7 @@ class SampleGrid(L.Callback):
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
         g = pl_module.g_iters
-        if g != self._last_rendered and (g == 1 or g % self.every == 0):
+        if g != self._last_rendered and g > 0 and (g == 1 or g % self.every == 0):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -72,7 +72,7 @@ class SampleGrid(L.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"g{g:07d}.png"
         if samples.ndim == 4:
-            nrow = self.nrow or max(1, int(len(samples) ** 0.5))
+            nrow = self.nrow or getattr(pl_module, "grid_columns", None) or max(1, int(len(samples) ** 0.5))
             save_image(make_grid(samples, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
         else:
             real = self._real_points if self._real_points is not None else torch.empty(0, 2)

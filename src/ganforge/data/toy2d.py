@@ -52,6 +52,8 @@ class Toy2DDataModule(InMemoryDataModule):
             raise GanforgeError(f"{kind} has {len(means)} modes: data.num_classes must be 0 or {len(means)}")
         super().__init__((2,), num_classes, batch_size, seed)
         self.kind, self.num_points, self.std = kind, num_points, std
+        self.mixture_means, default_std = mixture_means(kind)  # read by the mode-coverage callback
+        self.mixture_std = default_std if std is None else std
 
     @staticmethod
     def to_sample(stored: Tensor) -> Tensor:

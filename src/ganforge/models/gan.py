@@ -22,9 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganforge.augment import DiffAugment
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
+from ganforge.penalties import get_penalty
 
 
 def plain(value: Any) -> Any:
@@ -34,7 +36,9 @@ def plain(value: Any) -> Any:
 
 class GAN(L.LightningModule):
     """Generator + discriminator built from configs, an adversarial loss chosen by name,
-    ``n_critic`` discriminator steps per generator step and an optional EMA generator."""
+    ``n_critic`` discriminator steps per generator step, and options any variant can switch on:
+    penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
+    DiffAugment, an EMA generator. Separate optimizer configs give TTUR."""
 
     def __init__(
         self,
@@ -47,6 +51,10 @@ class GAN(L.LightningModule):
         conditional: bool = False,
         z_dim: int = 100,
         loss: str = "non_saturating",
+        loss_kwargs: dict | None = None,
+        penalties: dict | None = None,
+        clip_weights: float | None = None,
+        augment: Sequence[str] = (),
         n_critic: int = 1,
         ema_decay: float | None = None,
         num_fixed_samples: int | None = None,
@@ -56,6 +64,7 @@ class GAN(L.LightningModule):
         super().__init__()
         hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         hparams["sample_shape"] = [int(s) for s in sample_shape]
+        hparams["augment"] = list(augment)
         self.save_hyperparameters(hparams)
         self.automatic_optimization = False
         if n_critic < 1:
@@ -69,7 +78,14 @@ class GAN(L.LightningModule):
         self.sample_shape = tuple(hparams["sample_shape"])
         self.conditional, self.num_classes = conditional, num_classes
         label_classes = num_classes if conditional else 0
-        self.loss = get_loss(loss)
+        self.loss = get_loss(loss, **(loss_kwargs or {}))
+        self.penalties = {name: (get_penalty(name), float(weight)) for name, weight in (penalties or {}).items()
+                          if weight}
+        if clip_weights is not None and clip_weights <= 0:
+            raise GanforgeError(f"model.clip_weights must be positive or null, got {clip_weights}")
+        self.augment = DiffAugment(augment)
+        if self.augment and len(self.sample_shape) != 3:
+            raise GanforgeError("model.augment (DiffAugment) works on images only; set model.augment=[] for 2-D data")
         self.generator = instantiate(
             hparams["generator"], z_dim=z_dim, sample_shape=self.sample_shape, num_classes=label_classes)
         self.discriminator = instantiate(
@@ -78,11 +94,14 @@ class GAN(L.LightningModule):
         if ema_decay is not None:
             self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
             self.ema.requires_grad_(False)
-        if num_fixed_samples is None:  # a grid of 8x8 images, or a scatter of 2,000 points
-            num_fixed_samples = 64 if len(self.sample_shape) == 3 else 2000
+        # Images: an 8-column grid (conditional: one row per class); points: a scatter of 2,000.
+        self.grid_columns = 8
+        if num_fixed_samples is None:
+            num_fixed_samples = (8 * num_classes if conditional else 64) if len(self.sample_shape) == 3 else 2000
         fixed = torch.Generator().manual_seed(1234)
         self.register_buffer("fixed_z", torch.randn(num_fixed_samples, z_dim, generator=fixed))
-        self.register_buffer("fixed_labels", torch.arange(num_fixed_samples) % max(num_classes, 1))
+        labels = torch.arange(num_fixed_samples) // self.grid_columns % max(num_classes, 1)
+        self.register_buffer("fixed_labels", labels)
         # Plain ints, not buffers: reading a CUDA buffer every batch would sync the GPU.
         # They travel in the checkpoint under "counters".
         self.g_iters = self.d_steps = self.images_seen = 0
@@ -158,22 +177,32 @@ class GAN(L.LightningModule):
 
         with torch.no_grad():
             fake = self.generator(self._noise(n), y)
-        d_real = self.discriminator(real, y).float()
-        d_fake = self.discriminator(fake, y).float()
+        real_in, fake_in = (self.augment(real), self.augment(fake)) if self.augment else (real, fake)
+        d_real = self.discriminator(real_in, y).float()
+        d_fake = self.discriminator(fake_in, y).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
+        penalty_values = {name: fn(self.discriminator, real_in, fake_in, y, d_real)
+                          for name, (fn, _) in self.penalties.items()}
+        total_d = loss_d + sum(self.penalties[name][1] * value for name, value in penalty_values.items())
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
+        self.manual_backward(total_d)
         opt_d.step()
+        if self.hparams.clip_weights is not None:  # WGAN: keep the critic K-Lipschitz by clipping
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.clamp_(-self.hparams.clip_weights, self.hparams.clip_weights)
         self.d_steps += 1
         self.images_seen += n * self.trainer.world_size
         log_now = self._log_now()
         if log_now:
             metrics = {"train/loss_d": loss_d.detach(), "train/d_real": d_real.detach().mean(),
                        "train/d_fake": d_fake.detach().mean()}
+            metrics.update({f"train/penalty_{name}": value.detach() for name, value in penalty_values.items()})
 
         if self.d_steps % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            d_gen = self.discriminator(self.generator(self._noise(n), y), y).float()
+            generated = self.generator(self._noise(n), y)
+            d_gen = self.discriminator(self.augment(generated) if self.augment else generated, y).float()
             loss_g = self.loss.generator(d_gen)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)

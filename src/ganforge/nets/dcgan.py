@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ganforge.nets.layers import LabelConcat, LabelProjection, check_square_image, dcgan_init
+from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, check_square_image, dcgan_init
 
 SUPPORTED_SIZES = (32, 64, 128)
 
@@ -58,7 +58,7 @@ class DCGANDiscriminator(nn.Module):
     """image -> ... -> 4x4 features -> one score (+ label projection).
 
     ``norm="batch"`` is the paper's; ``"none"`` is for critics whose penalty is per sample
-    (WGAN-GP forbids BatchNorm in the critic).
+    (WGAN-GP forbids BatchNorm in the critic); ``spectral_norm`` normalises every layer.
     """
 
     def __init__(
@@ -67,6 +67,7 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
         base_width: int = 64,
         norm: str = "batch",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
@@ -84,6 +85,8 @@ class DCGANDiscriminator(nn.Module):
         self.head = nn.Linear(features, 1)
         self.projection = LabelProjection(num_classes, features)
         self.apply(dcgan_init)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.net(x).flatten(1)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ganforge.nets.layers import LabelConcat, LabelProjection
+from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm
 
 
 def _hidden_stack(in_dim: int, hidden: Sequence[int], activation: nn.Module) -> tuple[nn.Sequential, int]:
@@ -50,18 +50,22 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Flattened sample -> hidden LeakyReLU(0.2) layers -> one score (+ label projection)."""
+    """Flattened sample -> hidden LeakyReLU(0.2) layers -> one score (+ label projection);
+    ``spectral_norm`` normalises every layer (SNGAN-style critics on 2-D data)."""
 
     def __init__(
         self,
         sample_shape: Sequence[int],
         num_classes: int = 0,
         hidden: Sequence[int] = (1024, 512, 256),
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.body, width = _hidden_stack(math.prod(sample_shape), hidden, nn.LeakyReLU(0.2))
         self.head = nn.Linear(width, 1)
         self.projection = LabelProjection(num_classes, width)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.body(x.flatten(1))

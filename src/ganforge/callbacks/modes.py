@@ -1,0 +1,48 @@
+"""Logs the 2-D mode-collapse metrics (val/modes, val/hq_ratio, val/reverse_kl) every N generator
+iterations and at the end, for datamodules that describe a Gaussian mixture (``mixture_means``
+and ``mixture_std`` attributes); does nothing for other data."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from ganforge.metrics.modes import mode_metrics
+
+
+class ModeCoverage(L.Callback):
+    def __init__(self, every_n_g_iters: int = 1000, num_samples: int = 2500, threshold: float = 3.0) -> None:
+        self.every, self.num_samples, self.threshold = every_n_g_iters, num_samples, threshold
+        self._last = -1
+        self.latest: dict[str, float] = {}
+
+    @staticmethod
+    def _mixture(trainer: L.Trainer):
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "mixture_means"):
+            return None
+        return dm.mixture_means, dm.mixture_std
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        g = pl_module.g_iters
+        if g != self._last and g > 0 and g % self.every == 0:
+            self.evaluate(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if pl_module.g_iters != self._last:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        self._last = pl_module.g_iters
+        mixture = self._mixture(trainer)
+        if mixture is None:
+            return {}
+        generator = torch.Generator(device="cpu").manual_seed(pl_module.g_iters)
+        z = torch.randn(self.num_samples, pl_module.hparams.z_dim, generator=generator)
+        points = pl_module.generate(z.to(pl_module.device))
+        self.latest = {f"val/{k}": v for k, v in mode_metrics(points, *mixture, self.threshold).items()}
+        for logger in trainer.loggers:
+            logger.log_metrics({**self.latest, "progress/g_iters": float(pl_module.g_iters)},
+                               step=trainer.fit_loop.epoch_loop._batches_that_stepped)
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in self.latest.items()})
+        return self.latest

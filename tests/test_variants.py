@@ -1,0 +1,195 @@
+"""The pieces that make the variants: penalties, clipping, spectral norm, EMA, DiffAugment,
+loss arguments, conditional grids and the 2-D mode metrics."""
+
+import math
+
+import pytest
+import torch
+from conftest import compose_cfg
+
+from ganforge.augment import DiffAugment, cutout, translation
+from ganforge.losses import get_loss
+from ganforge.metrics.modes import mode_metrics
+from ganforge.nets.mlp import MLPDiscriminator
+from ganforge.nets.resnet import ResNetDiscriminator, ResNetGenerator
+from ganforge.penalties import get_penalty, gradient_penalty, r1_penalty
+from ganforge.train import build
+
+
+def test_gradient_penalty_matches_its_definition_and_is_differentiable():
+    # A linear critic D(x) = <w, x> has gradient w everywhere, so GP = (||w|| - 1)^2 exactly.
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+
+    def critic(x, y):
+        return x @ w
+
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    gp = gradient_penalty(critic, real, fake, None, critic(real, None))
+    assert gp.item() == pytest.approx((5.0 - 1.0) ** 2)
+    gp.backward()
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    assert torch.allclose(w.grad, 2 * 4.0 * torch.tensor([3.0, 4.0]) / 5.0)
+
+
+def test_gradient_penalty_uses_one_alpha_per_sample_on_the_segment():
+    seen = {}
+
+    def critic(x, y):
+        seen["x"] = x.detach()
+        return x.sum(dim=(1, 2, 3))
+
+    real, fake = torch.zeros(8, 1, 2, 2), torch.ones(8, 1, 2, 2)
+    gradient_penalty(critic, real, fake, None, torch.zeros(8))
+    x = seen["x"]
+    per_sample = x.flatten(1)
+    assert torch.allclose(per_sample, per_sample[:, :1].expand_as(per_sample))  # same alpha across pixels
+    assert per_sample[:, 0].unique().numel() == 8 and ((x >= 0) & (x <= 1)).all()
+
+
+def test_r1_penalty_matches_its_definition():
+    def critic(x, y):  # gradient of sum(x^2)/2 is x
+        return 0.5 * x.pow(2).sum(dim=1)
+
+    real = torch.tensor([[1.0, 2.0], [3.0, 0.0]])
+    assert r1_penalty(critic, real, real, None, critic(real, None)).item() == pytest.approx(0.5 * (5 + 9) / 2)
+    with pytest.raises(ValueError, match="unknown penalty 'gp'.*gradient_penalty"):
+        get_penalty("gp")
+
+
+def test_least_squares_targets_are_routed_and_unknown_arguments_refused():
+    loss = get_loss("least_squares", a=-1.0, b=1.0, c=0.0)
+    real, fake = torch.tensor([1.0]), torch.tensor([-1.0])
+    assert loss.discriminator(real, fake).item() == 0.0 and loss.generator(torch.tensor([0.0])).item() == 0.0
+    with pytest.raises(ValueError, match=r"takes no argument\(s\) \['margin'\]"):
+        get_loss("hinge", margin=2.0)
+
+
+
+
+def test_weight_clipping_keeps_every_critic_weight_within_c(tmp_path, data_root):
+    from conftest import TINY, data_overrides
+
+    from ganforge.models.gan import GAN
+
+    cfg = compose_cfg(tmp_path, ["model=wgan", "model.generator.base_width=8", "model.discriminator.base_width=8",
+                                 *data_overrides("mnist", data_root), *TINY, "g_iters=2"])
+    captured = []
+    original = GAN.training_step
+
+    def spy(self, batch, batch_idx):
+        original(self, batch, batch_idx)
+        captured.append(max(p.abs().max().item() for p in self.discriminator.parameters()))
+
+    from ganforge.train import run
+
+    GAN.training_step = spy
+    try:
+        run(cfg)
+    finally:
+        GAN.training_step = original
+    assert len(captured) == 10  # 5 critic steps per generator step
+    assert max(captured) <= 0.01 + 1e-9
+
+
+@pytest.mark.parametrize("kind", ["mlp", "resnet"])
+def test_spectral_norm_makes_each_critic_layer_about_1(kind):
+    torch.manual_seed(0)
+    if kind == "mlp":
+        d, x = MLPDiscriminator((2,), hidden=[64, 64], spectral_norm=True), torch.randn(32, 2)
+    else:
+        d, x = ResNetDiscriminator((3, 32, 32), width=16), torch.randn(4, 3, 32, 32)
+    for _ in range(30):  # each forward in train mode runs one power iteration
+        d(x)
+    layers = [m for m in d.modules() if hasattr(m, "parametrizations")]
+    assert len(layers) >= 3
+    with torch.no_grad():
+        for layer in layers:
+            w = layer.weight.flatten(1)
+            assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_resnet_shapes_32_and_64():
+    for size in (32, 64):
+        g = ResNetGenerator(8, (3, size, size), width=16)
+        d = ResNetDiscriminator((3, size, size), width=16)
+        x = g(torch.randn(2, 8))
+        assert x.shape == (2, 3, size, size) and d(x).shape == (2,)
+    with pytest.raises(ValueError, match="supports square images of 32, 64 px"):
+        ResNetGenerator(8, (3, 128, 128))
+
+
+def test_ema_follows_its_formula(tmp_path):
+    cfg = compose_cfg(tmp_path, ["model=gan", "model.ema_decay=0.9", "model.generator.hidden=[4]"])
+    model = build(cfg.model, "model", sample_shape=[2], num_classes=0)
+    param, ema_param = model.generator.head.bias, model.ema.module.head.bias
+    with torch.no_grad():
+        param.fill_(1.0)
+    model.ema.update_parameters(model.generator)  # first update copies
+    assert torch.allclose(ema_param, torch.ones_like(ema_param))
+    with torch.no_grad():
+        param.fill_(3.0)
+    model.ema.update_parameters(model.generator)
+    assert torch.allclose(ema_param, torch.full_like(ema_param, 0.9 * 1.0 + 0.1 * 3.0))
+    assert not any(p.requires_grad for p in model.ema.parameters())
+
+
+def test_conditional_grid_has_one_row_per_class(tmp_path):
+    cfg = compose_cfg(tmp_path, ["model=cgan", "model.generator.base_width=8", "model.discriminator.base_width=8"])
+    model = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=10)
+    assert model.grid_columns == 8 and len(model.fixed_labels) == 80
+    assert model.fixed_labels.view(10, 8).tolist() == [[c] * 8 for c in range(10)]
+    images = model.generate(torch.randn(3, 100).repeat(2, 1), torch.tensor([1, 1, 1, 5, 5, 5]))
+    assert not torch.allclose(images[:3], images[3:])  # generation by label from the module
+
+
+def test_diffaugment_is_differentiable_and_keeps_shapes():
+    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    out = DiffAugment(["color", "translation", "cutout"])(x)
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    ones = torch.ones(64, 1, 16, 16)
+    holes = (cutout(ones) == 0).flatten(1).sum(1)
+    assert (holes > 0).all() and (holes <= 8 * 8).all()  # a square of half the side, clipped at borders
+    assert (holes == 8 * 8).any()
+    moved = translation(ones)
+    assert (moved == 0).any() and set(moved.unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        DiffAugment(["flip"])
+
+
+def test_mode_metrics_on_constructed_point_sets():
+    from ganforge.data.toy2d import mixture_means
+
+    means, std = mixture_means("ring8")
+    every_mode = means.repeat_interleave(100, 0) + 0.5 * std * torch.randn(800, 2)
+    m = mode_metrics(every_mode, means, std)
+    assert m["modes"] == 8 and m["hq_ratio"] == 1.0 and m["reverse_kl"] == pytest.approx(0.0, abs=1e-9)
+
+    one_mode = means[3].expand(500, 2).clone()
+    m = mode_metrics(one_mode, means, std)
+    assert m["modes"] == 1 and m["hq_ratio"] == 1.0 and m["reverse_kl"] == pytest.approx(math.log(8))
+
+    far = torch.full((100, 2), 10.0)
+    m = mode_metrics(far, means, std)
+    assert m["modes"] == 0 and m["hq_ratio"] == 0.0
+
+    half_good = torch.cat([means[:4].repeat(25, 1), means[:4].repeat(25, 1) + 4 * std])
+    m = mode_metrics(half_good, means, std)
+    assert m["modes"] == 4 and m["hq_ratio"] == pytest.approx(0.5)
+    assert m["reverse_kl"] == pytest.approx(math.log(2))  # uniform over 4 of 8 modes
+
+
+def test_mode_metrics_are_logged_on_2d_data(tmp_path):
+    from conftest import TINY, TINY_NETS
+
+    from ganforge.train import run
+
+    cfg = compose_cfg(tmp_path, ["model=gan", *TINY_NETS["gan"], "data=grid25", "data.batch_size=16",
+                                 "data.num_points=512", *TINY, "logger=csv", "objective=val/modes"])
+    value = run(cfg)
+    assert 0 <= value <= 25
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
+    assert any(r.get("val/hq_ratio") for r in rows) and any(r.get("val/reverse_kl") for r in rows)
