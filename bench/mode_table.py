@@ -1,0 +1,76 @@
+"""The 2-D mode-collapse table: every ring8/grid25 preset x seeds, run in parallel processes,
+final val/modes, val/hq_ratio and val/reverse_kl aggregated as mean +- std (Markdown).
+
+  python bench/mode_table.py --workers 8 [--seeds 1 2 3 4 5] [--presets ring8_gan ...] [-- extra overrides]
+
+Each run is `python train.py experiment=<preset> seed=<s> logger=csv` in its own directory
+under --out; a finished run is not repeated, so the script can be re-run to collect results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = [f"{d}_{v}" for d in ("ring8", "grid25") for v in ("gan", "wgan_gp", "sngan")]
+METRICS = ("val/modes", "val/hq_ratio", "val/reverse_kl")
+
+
+def final_metrics(run_dir: Path) -> dict[str, float] | None:
+    path = run_dir / "csv" / "metrics.csv"
+    if not path.is_file():
+        return None
+    last: dict[str, float] = {}
+    for row in csv.DictReader(open(path)):
+        last.update({k: float(row[k]) for k in METRICS if row.get(k)})
+    return last if len(last) == len(METRICS) else None
+
+
+def run_one(preset: str, seed: int, out: Path, extra: list[str]) -> tuple[str, int, dict[str, float] | None]:
+    run_dir = out / f"{preset}_s{seed}"
+    if final_metrics(run_dir) is None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+        cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={preset}", f"seed={seed}", "logger=csv",
+               "callbacks.progress_bar=null", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
+        subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return preset, seed, final_metrics(run_dir)
+
+
+def cell(rows: list[dict[str, float]], key: str, scale: float = 1.0, digits: int = 1) -> str:
+    """mean +- sample standard deviation over seeds."""
+    values = [r[key] * scale for r in rows]
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="*", default=PRESETS)
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "mode_table")
+    parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
+    args = parser.parse_args()
+    jobs = [(p, s) for p in args.presets for s in args.seeds]
+    with ThreadPoolExecutor(args.workers) as pool:
+        results = list(pool.map(lambda job: run_one(*job, args.out, args.extra), jobs))
+    print("| preset | modes | high-quality % | reverse KL | runs |")
+    print("|---|---|---|---|---|")
+    for preset in args.presets:
+        rows = [m for p, _, m in results if p == preset and m is not None]
+        if not rows:
+            print(f"| {preset} | failed | | | 0/{len(args.seeds)} |")
+            continue
+        modes, hq, kl = cell(rows, "val/modes"), cell(rows, "val/hq_ratio", 100), cell(rows, "val/reverse_kl", digits=2)
+        print(f"| {preset} | {modes} | {hq} | {kl} | {len(rows)}/{len(args.seeds)} |")
+
+
+if __name__ == "__main__":
+    main()
