@@ -94,6 +94,9 @@ def test_resume_refuses_changed_hparams(tmp_path, data_root):
     with pytest.raises(GanforgeError, match=r"other model settings \(optimizer_d: .*Resume with the run's own"):
         train(tmp_path / "resumed", "dcgan", "mnist", data_root, "g_iters=4", "model.optimizer_d.lr=0.1",
               f"ckpt_path={Path(half.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
+    # how the model runs may change on resume (another device), what it is may not
+    train(tmp_path / "other_device", "dcgan", "mnist", data_root, "g_iters=3", "model.channels_last=false",
+          f"ckpt_path={Path(half.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
     with pytest.raises(GanforgeError, match="ckpt_path=.*does not exist"):
         train(tmp_path / "none", "dcgan", "mnist", data_root, "ckpt_path=/no/such.ckpt")
 

@@ -37,9 +37,13 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# How the model runs, not what it is: a run may resume with these changed (e.g. on another device).
+EXECUTION_KEYS = frozenset({"compile", "channels_last"})
+
+
 def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume when the model's hyperparameters differ from the checkpoint's."""
-    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    changed = sorted(k for k in (set(saved) | set(current)) - EXECUTION_KEYS if saved.get(k) != current.get(k))
     if changed:
         detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in changed)
         raise GanforgeError(
