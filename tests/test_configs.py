@@ -82,3 +82,25 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     assert out.returncode != 0
     assert "Could not find 'model/stylegan9'" in out.stderr
     assert "Available options in 'model'" in out.stderr and "dcgan" in out.stderr
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["g_iters=0"], "g_iters must be a positive number of generator iterations, got 0"),
+    (["model.n_critic=0"], "model.n_critic must be at least 1, got 0"),
+    (["model.ema_decay=1.5"], r"model.ema_decay must be in \(0, 1\) or null, got 1.5"),
+    (["model=wgan", "model.clip_weights=0"], "model.clip_weights must be positive or null, got 0"),
+    (["model=gan", "data=ring8", "model.augment=[color]"], r"DiffAugment\) works on images only"),
+    (["data.batch_size=0"], "data.batch_size must be positive, got 0"),
+    (["data.resolution=2"], "data.resolution must be at least 4, got 2"),
+    (["data=celeba", "data.split=val"], "data.split must be train, valid, test or all, got 'val'"),
+    (["model=gan", "data=ring8", "data.num_classes=3"], "ring8 has 8 modes: data.num_classes must be 0 or 8"),
+    (["model=lsgan", "+model.loss_kwargs.margin=1"], r"loss 'least_squares' takes no argument\(s\) \['margin'\]"),
+])
+def test_bad_settings_fail_before_training_with_their_message(tmp_path, overrides, message):
+    from ganforge.errors import GanforgeError
+    from ganforge.train import run
+
+    cfg = compose_cfg(tmp_path, ["trainer=cpu", "logger=none", *overrides])
+    with pytest.raises(GanforgeError, match=message):
+        run(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
