@@ -70,6 +70,8 @@ class DiffAugment:
         return bool(self.transforms)
 
     def __call__(self, x: Tensor) -> Tensor:
+        if not self.transforms:
+            return x
         for transform in self.transforms:
             x = transform(x)
         return x.contiguous()

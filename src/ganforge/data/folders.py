@@ -20,7 +20,7 @@ from PIL import Image
 from rich.progress import track
 from torch import Tensor
 
-from ganforge.data.images import ImageDataModule
+from ganforge.data.images import ImageDataModule, fit_images
 from ganforge.errors import DataNotFoundError, GanforgeError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def decode_image(path: str, resolution: int, channels: int, crop: int | None = N
     x = TF.pil_to_tensor(img)
     if crop is not None:
         x = TF.center_crop(x, crop)
-    return TF.center_crop(TF.resize(x, resolution, antialias=True), resolution)
+    return fit_images(x.unsqueeze(0), resolution, "resize")[0]
 
 
 def _decode_args(args: tuple[str, int, int, int | None]) -> Tensor | None:

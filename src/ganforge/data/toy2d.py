@@ -47,12 +47,12 @@ class Toy2DDataModule(InMemoryDataModule):
         self, kind: str, num_points: int = 100_000, batch_size: int = 512, std: float | None = None,
         num_classes: int = 0, seed: int = 0,
     ) -> None:
-        means, _ = mixture_means(kind)
+        means, default_std = mixture_means(kind)
         if num_classes not in (0, len(means)):
             raise GanforgeError(f"{kind} has {len(means)} modes: data.num_classes must be 0 or {len(means)}")
         super().__init__((2,), num_classes, batch_size, seed)
         self.kind, self.num_points, self.std = kind, num_points, std
-        self.mixture_means, default_std = mixture_means(kind)  # read by the mode-coverage callback
+        self.mixture_means = means  # read by the mode-coverage callback
         self.mixture_std = default_std if std is None else std
 
     @staticmethod

@@ -177,7 +177,7 @@ class GAN(L.LightningModule):
 
         with torch.no_grad():
             fake = self.generator(self._noise(n), y)
-        real_in, fake_in = (self.augment(real), self.augment(fake)) if self.augment else (real, fake)
+        real_in, fake_in = self.augment(real), self.augment(fake)
         d_real = self.discriminator(real_in, y).float()
         d_fake = self.discriminator(fake_in, y).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
@@ -202,7 +202,7 @@ class GAN(L.LightningModule):
         if self.d_steps % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
             generated = self.generator(self._noise(n), y)
-            d_gen = self.discriminator(self.augment(generated) if self.augment else generated, y).float()
+            d_gen = self.discriminator(self.augment(generated), y).float()
             loss_g = self.loss.generator(d_gen)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
