@@ -95,6 +95,10 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     (["data=celeba", "data.split=val"], "data.split must be train, valid, test or all, got 'val'"),
     (["model=gan", "data=ring8", "data.num_classes=3"], "ring8 has 8 modes: data.num_classes must be 0 or 8"),
     (["model=lsgan", "+model.loss_kwargs.margin=1"], r"loss 'least_squares' takes no argument\(s\) \['margin'\]"),
+    (["data=mnist", "data.fit=stretch"], "data.fit must be one of resize, pad, got 'stretch'"),
+    (["model.discriminator.norm=layer"], "DCGANDiscriminator norm must be 'batch' or 'none', got 'layer'"),
+    (["model=gan", "model.generator.output=sigmoid"], "MLPGenerator output must be auto, tanh or linear"),
+    (["callbacks.samples.every_n_g_iters=0"], "every_n_g_iters must be positive, got 0"),
 ])
 def test_bad_settings_fail_before_training_with_their_message(tmp_path, overrides, message):
     from ganforge.errors import GanforgeError

@@ -25,14 +25,20 @@ def match_channels(x: Tensor, channels: int) -> Tensor:
     raise GanforgeError(f"cannot turn {x.shape[1]}-channel images into {channels}; use data.channels=1 or 3")
 
 
+def check_fit(fit: str) -> str:
+    """``fit`` itself, or the message naming the valid choices."""
+    if fit not in FITS:
+        raise GanforgeError(f"data.fit must be one of {', '.join(FITS)}, got {fit!r}")
+    return fit
+
+
 def fit_images(x: Tensor, resolution: int, fit: str = "resize", chunk: int = 4096) -> Tensor:
     """uint8 (N, C, H, W) -> uint8 (N, C, resolution, resolution).
 
     ``resize``: shorter side to ``resolution`` (antialiased) then center crop.
     ``pad``: centre the image on a black canvas (28 px MNIST -> 32 px keeps every pixel as is).
     """
-    if fit not in FITS:
-        raise GanforgeError(f"data.fit must be one of {', '.join(FITS)}, got {fit!r}")
+    check_fit(fit)
     height, width = x.shape[-2:]
     if (height, width) == (resolution, resolution):
         return x

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
-from ganforge.data.images import ImageDataModule
+from ganforge.data.images import ImageDataModule, check_fit
 from ganforge.errors import DataNotFoundError, GanforgeError
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class TorchvisionImages(ImageDataModule):
         if name not in SETS:
             raise GanforgeError(f"unknown torchvision set {name!r}; choose one of: {', '.join(SETS)}")
         super().__init__(resolution=resolution, channels=channels, num_classes=SETS[name][2], **kwargs)
-        self.name, self.root, self.fit, self.download = name, Path(root), fit, download
+        self.name, self.root, self.download = name, Path(root), download
+        self.fit = check_fit(fit)  # before any file is read
         self.system_dirs, self.train = list(system_dirs), train
 
     def _dataset(self):
