@@ -27,7 +27,7 @@ TINY = [
     "trainer=cpu", "logger=none", "g_iters=3", "checkpoint_every=2",
     "callbacks.samples.every_n_g_iters=2", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
     "trainer.log_every_n_steps=1",
-    "trainer.enable_model_summary=false",
+    "trainer.enable_model_summary=false", "callbacks.evaluation=null",
 ]
 _TINY_DCGAN = ["model.generator.base_width=8", "model.discriminator.base_width=8"]
 TINY_NETS = {
@@ -113,7 +113,7 @@ def fake_cifar(monkeypatch):
     rng = np.random.default_rng(2)
     fake = SimpleNamespace(data=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
                            targets=list(rng.integers(0, 10, 64)))
-    monkeypatch.setattr(TorchvisionImages, "_dataset", lambda self: fake)
+    monkeypatch.setattr(TorchvisionImages, "_dataset", lambda self, train=None: fake)
     return fake
 
 

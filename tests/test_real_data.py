@@ -24,7 +24,7 @@ def test_dcgan_200_iterations_on_real_fashion_mnist(tmp_path):
         data = [f"data.root={found}"]
     cfg = compose_cfg(tmp_path, [*data, "data.download=false", "trainer=cpu", "logger=csv", "g_iters=200",
                                  "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-                                 "callbacks.samples.every_n_g_iters=100"])
+                                 "callbacks.samples.every_n_g_iters=100", "callbacks.evaluation=null"])
     run(cfg)
     out = Path(cfg.paths.output_dir)
     rows = list(csv.DictReader(open(out / "csv" / "metrics.csv")))

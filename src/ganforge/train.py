@@ -67,6 +67,9 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")
 
     callbacks = build_all(cfg.get("callbacks"), "callbacks")
+    for callback in callbacks:  # checks that need the data (e.g. metric weights), before any training
+        if hasattr(callback, "before_fit"):
+            callback.before_fit(datamodule)
     loggers = build_all(cfg.get("logger"), "logger")
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from ganforge.callbacks.publish import publish
 from ganforge.metrics.modes import mode_metrics
 
 
@@ -41,8 +42,5 @@ class ModeCoverage(L.Callback):
         z = torch.randn(self.num_samples, pl_module.hparams.z_dim, generator=generator)
         points = pl_module.generate(z.to(pl_module.device))
         self.latest = {f"val/{k}": v for k, v in mode_metrics(points, *mixture, self.threshold).items()}
-        for logger in trainer.loggers:
-            logger.log_metrics({**self.latest, "progress/g_iters": float(pl_module.g_iters)},
-                               step=trainer.fit_loop.epoch_loop._batches_that_stepped)
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in self.latest.items()})
+        publish(trainer, pl_module, self.latest)
         return self.latest

@@ -90,6 +90,11 @@ class FolderImages(ImageDataModule):
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         raise NotImplementedError
 
+    def dataset_name(self) -> str:
+        """The folder (by its absolute path) and the decoding settings, for metric caches."""
+        where = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:10]
+        return f"{type(self).__name__}-{where}-crop{self.crop}"
+
     def load(self) -> tuple[Tensor, Tensor]:
         files, labels = self.files_and_labels()
         channels, resolution, _ = self.sample_shape
@@ -153,6 +158,9 @@ class CelebAImages(FolderImages):
             raise GanforgeError(f"data.split must be train, valid, test or all, got {split!r}")
         super().__init__(root=root, **kwargs)
         self.split, self.crop = split, crop
+
+    def dataset_name(self) -> str:
+        return f"celeba-{self.split}-crop{self.crop}"
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         base = next((b for b in (self.root / "celeba", self.root) if (b / "img_align_celeba").is_dir()), None)

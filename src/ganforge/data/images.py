@@ -86,6 +86,30 @@ class ImageDataModule(InMemoryDataModule):
                 f"data.max_memory_gb={self.max_memory_gb}; lower data.resolution or raise data.max_memory_gb"
             )
 
+    # ---- reference images for the image metrics (FID etc.) ----------------------------------
+    reference_splits: tuple[str, ...] = ("train",)
+
+    def reference_images(self, split: str) -> Tensor:
+        """uint8 (N, C, H, W) images of ``split``, fitted like the training images. The base offers
+        the training images only; sets with a held-out split override this."""
+        self.check_reference_split(split)
+        self.setup("fit")
+        assert self.samples is not None
+        return self.samples
+
+    def check_reference_split(self, split: str) -> None:
+        if split not in self.reference_splits:
+            offered = " or ".join(self.reference_splits)
+            raise GanforgeError(f"{type(self).__name__} offers metrics.real_split={offered}, got {split!r}")
+
+    def reference_key(self, split: str) -> str:
+        """Identifies the reference images (set, split, channels, resolution) in metric caches."""
+        channels, resolution, _ = self.sample_shape
+        return f"{self.dataset_name()}-{split}-{channels}ch-{resolution}px"
+
+    def dataset_name(self) -> str:
+        return type(self).__name__
+
     def finish(self, images: Tensor, labels: Tensor, fit: str) -> tuple[Tensor, Tensor]:
         """Fit decoded uint8 images to this module's channels and resolution."""
         channels, resolution, _ = self.sample_shape

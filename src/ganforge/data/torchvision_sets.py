@@ -72,12 +72,28 @@ class TorchvisionImages(ImageDataModule):
         self.fit = check_fit(fit)  # before any file is read
         self.system_dirs, self.train = list(system_dirs), train
 
-    def _dataset(self):
+    reference_splits = ("train", "test")
+
+    def dataset_name(self) -> str:
+        return f"{self.name}-{self.fit}"
+
+    def reference_images(self, split: str) -> Tensor:
+        """The training images already in memory, or the held-out test split decoded the same way."""
+        self.check_reference_split(split)
+        if (split == "train") == self.train:
+            self.setup("fit")
+            assert self.samples is not None
+            return self.samples
+        images, _ = self._decode(self._dataset(train=split == "train"))
+        return images
+
+    def _dataset(self, train: bool | None = None):
+        train = self.train if train is None else train
         cls, folder, _, pretty = SETS[self.name]
         if cls is not datasets.CIFAR10:
             seed_idx_files(self.root / folder / "raw", self.system_dirs)
         try:
-            return cls(str(self.root), train=self.train, download=self.download)
+            return cls(str(self.root), train=train, download=self.download)
         except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError for missing/failed downloads
             where = self.root / folder
             extra = f", or in one of {self.system_dirs}" if self.system_dirs else ""
@@ -92,7 +108,9 @@ class TorchvisionImages(ImageDataModule):
         self._dataset()
 
     def load(self) -> tuple[Tensor, Tensor]:
-        ds = self._dataset()
+        return self._decode(self._dataset())
+
+    def _decode(self, ds) -> tuple[Tensor, Tensor]:
         images = torch.as_tensor(np.asarray(ds.data))
         images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
         return self.finish(images, torch.as_tensor(ds.targets), self.fit)

@@ -227,6 +227,7 @@ class GAN(L.LightningModule):
 
     # ---- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ganforge_class"] = f"{type(self).__module__}.{type(self).__qualname__}"  # read by load_module
         checkpoint["rng"] = capture_rng()
         checkpoint["counters"] = {"g_iters": self.g_iters, "d_steps": self.d_steps, "images_seen": self.images_seen}
 

@@ -1,0 +1,183 @@
+"""Image metrics during training: every ``every_kimg`` thousand real images and at the end,
+``num_samples`` generated images (EMA generator when there is one) are scored against cached
+real statistics; ``val/fid``, ``val/kid``, ``val/precision``, ``val/recall`` (and ``val/is``
+where the extractor has logits) go to every logger, and the best-FID weights to
+``best_fid.ckpt``. Idle on 2-D data.
+
+Under DDP every rank generates and extracts its share; the features are gathered, so every rank
+computes the same numbers and the checkpoint call (a collective) is reached by all ranks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganforge.callbacks.publish import publish
+from ganforge.errors import GanforgeError
+from ganforge.metrics.features import WeightsUnavailableError
+from ganforge.metrics.images import ImageMetrics, generated_features, real_features
+from ganforge.reporting import counting
+
+log = logging.getLogger(__name__)
+
+
+def auto_count(value: int | None, on_gpu: int, on_cpu: int, cuda: bool) -> int:
+    """``value``, or the device's default when null."""
+    if value is None:
+        return on_gpu if cuda else on_cpu
+    if int(value) < 2:
+        raise GanforgeError(f"image metrics need at least 2 samples, got {value}")
+    return int(value)
+
+
+def build_extractor(metrics_cfg: DictConfig | dict) -> torch.nn.Module | None:
+    """The configured feature extractor, or None (with one warning) when its weights are missing
+    and ``metrics.required`` is false; a ``GanforgeError`` when they are required."""
+    cfg = OmegaConf.create(metrics_cfg) if isinstance(metrics_cfg, dict) else metrics_cfg
+    try:
+        with torch.random.fork_rng():  # building a network draws initial weights: keep the run's RNG as it is
+            return instantiate(cfg.extractor)
+    except Exception as err:  # instantiate wraps the constructor's error
+        cause = err
+        while cause.__cause__ is not None and not isinstance(cause, WeightsUnavailableError):
+            cause = cause.__cause__
+        if not isinstance(cause, WeightsUnavailableError):
+            raise GanforgeError(f"metrics.extractor: {cause}") from err
+        if cfg.get("required"):
+            raise GanforgeError(f"{cause} (metrics.required=true)") from None
+        warnings.warn(f"image metrics (FID, KID, precision/recall, IS) are skipped: {cause}. "
+                      "Set metrics.required=true to stop instead.", stacklevel=2)
+        return None
+
+
+class Evaluation(L.Callback):
+    def __init__(self, metrics: DictConfig | dict, dirpath: str, every_kimg: float | None = 500.0,
+                 save_best: bool = True) -> None:
+        self.cfg = OmegaConf.create(metrics) if isinstance(metrics, dict) else metrics
+        if every_kimg is not None and every_kimg <= 0:
+            raise GanforgeError(f"callbacks.evaluation.every_kimg must be positive or null, got {every_kimg}")
+        self.dirpath, self.every_kimg, self.save_best = Path(dirpath), every_kimg, save_best
+        self.extractor: torch.nn.Module | None = None
+        self.metrics: ImageMetrics | None = None
+        self.enabled = False
+        self.next_kimg = every_kimg
+        self.last_images_seen = -1
+        self.best_fid = math.inf
+        self.latest: dict[str, float] = {}
+
+    # ---- before training: everything that can fail -----------------------------------------
+    def before_fit(self, datamodule: Any) -> None:
+        """Called by ``train.run`` before the trainer starts: checks the split and loads the
+        extractor (weights), so a missing requirement stops the run before any training."""
+        if len(getattr(datamodule, "sample_shape", ())) != 3 or not hasattr(datamodule, "reference_images"):
+            return  # 2-D points: the mode-coverage callback measures those
+        split = self.real_split(datamodule)
+        datamodule.check_reference_split(split)
+        self.extractor = build_extractor(self.cfg)
+        self.enabled = self.extractor is not None
+
+    @staticmethod
+    def resolve_split(requested: str, offered: tuple[str, ...]) -> str:
+        """``auto``: the held-out test split where the set has one (the literature's protocol)."""
+        if requested == "auto":
+            return "test" if "test" in offered else "train"
+        return requested
+
+    def real_split(self, datamodule: Any) -> str:
+        return self.resolve_split(self.cfg.real_split, tuple(datamodule.reference_splits))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.enabled or self.metrics is not None:
+            return
+        device = trainer.strategy.root_device
+        self.extractor.to(device)
+        dm = trainer.datamodule
+        split = self.real_split(dm)
+        num_real = auto_count(self.cfg.num_real, 10_000, 500, device.type == "cuda")
+        key = dm.reference_key(split)
+        if trainer.is_global_zero:  # rank 0 computes (or reads) and caches; the others read the cache
+            self.metrics = ImageMetrics(self._real(dm, split, num_real, key, device), **self._metric_args())
+        trainer.strategy.barrier("real statistics")
+        if not trainer.is_global_zero:
+            self.metrics = ImageMetrics(self._real(dm, split, num_real, key, device), **self._metric_args())
+
+    def _real(self, dm: Any, split: str, count: int, key: str, device: torch.device) -> torch.Tensor:
+        images = dm.reference_images(split)
+        count = min(count, len(images))
+        with counting(count, f"real statistics ({key})", enabled=True) as advance:
+            return real_features(images, key, count, self.extractor, self.cfg.cache_dir,
+                                 self.cfg.batch_size, device, advance)
+
+    def _metric_args(self) -> dict:
+        return {"kid_subsets": self.cfg.kid_subsets, "kid_subset_size": self.cfg.kid_subset_size,
+                "pr_k": self.cfg.pr_k}
+
+    # ---- during training ---------------------------------------------------------------------
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.enabled and self.next_kimg is not None and pl_module.kimg >= self.next_kimg:
+            self.next_kimg = (math.floor(pl_module.kimg / self.every_kimg) + 1) * self.every_kimg
+            self.evaluate(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.enabled and pl_module.images_seen != self.last_images_seen:
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        assert self.metrics is not None and self.extractor is not None
+        self.last_images_seen = pl_module.images_seen
+        started = time.perf_counter()
+        device = pl_module.device
+        total = auto_count(self.cfg.num_samples, 10_000, 250, device.type == "cuda")
+        world, rank = trainer.world_size, trainer.global_rank
+        local = math.ceil(total / world)
+        # Own RNG (not the global one), so evaluating never changes the training trajectory.
+        rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
+
+        def generate(n: int) -> torch.Tensor:
+            z = torch.randn(n, pl_module.hparams.z_dim, generator=rng)
+            labels = torch.randint(pl_module.num_classes, (n,), generator=rng) if pl_module.conditional else None
+            return pl_module.generate(z.to(device), None if labels is None else labels.to(device))
+
+        what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
+        with counting(local, what, enabled=trainer.is_global_zero) as advance:
+            feats, logits = generated_features(generate, local, self.extractor, self.cfg.batch_size, device, advance)
+        feats = self._gather(pl_module, feats)[:total]
+        logits = self._gather(pl_module, logits)[:total] if logits is not None else None
+        scores = self.metrics.compute(feats, logits)
+        self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
+        publish(trainer, pl_module, self.latest)
+        if trainer.is_global_zero:
+            shown = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in self.latest.items())
+            log.info("%.1f kimg (%d generator iterations): %s (%.1f s)", pl_module.kimg, pl_module.g_iters, shown,
+                     time.perf_counter() - started)
+        fid = scores["fid"]
+        if self.save_best and math.isfinite(fid) and fid < self.best_fid:
+            self.best_fid = fid
+            trainer.save_checkpoint(self.dirpath / "best_fid.ckpt", weights_only=False)  # every rank: a collective
+        return self.latest
+
+    @staticmethod
+    def _gather(pl_module: L.LightningModule, values: torch.Tensor) -> torch.Tensor:
+        if pl_module.trainer.world_size == 1:
+            return values
+        gathered = pl_module.all_gather(values.to(pl_module.device))  # (world, n, d)
+        return gathered.reshape(-1, values.shape[-1]).cpu()
+
+    # ---- resume ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_fid": self.best_fid, "next_kimg": self.next_kimg, "last_images_seen": self.last_images_seen}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_fid = float(state_dict.get("best_fid", math.inf))
+        self.next_kimg = state_dict.get("next_kimg", self.next_kimg)
+        self.last_images_seen = int(state_dict.get("last_images_seen", -1))

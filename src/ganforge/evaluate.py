@@ -1,0 +1,120 @@
+"""``run(cfg)`` of ``evaluate.py``: the image metrics of a checkpoint, printed as a table and
+written to ``metrics.json`` beside the checkpoint (one entry per checkpoint file)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import ganforge.config  # noqa: F401  (registers resolvers)
+from ganforge.callbacks.evaluation import Evaluation, auto_count, build_extractor
+from ganforge.errors import GanforgeError
+from ganforge.metrics.images import ImageMetrics, generated_features, real_features
+from ganforge.models.loading import load_module, pick_device
+from ganforge.reporting import counting
+
+log = logging.getLogger(__name__)
+
+
+def run_config_of(ckpt: Path) -> Path | None:
+    """The training run's composed config: checkpoints live in ``<run>/checkpoints/``."""
+    candidate = ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def data_config(cfg: DictConfig, ckpt: Path) -> DictConfig:
+    """``data`` from the command line, else the training run's own, resolved against this
+    invocation's ``paths`` (so ``GANFORGE_DATA_DIR`` still moves the datasets)."""
+    if cfg.get("data") is not None:
+        return cfg.data
+    saved = run_config_of(ckpt)
+    if saved is None:
+        raise GanforgeError(f"no training config found beside {ckpt} (expected <run>/.hydra/config.yaml); "
+                            "name the dataset, e.g. data=fashion_mnist")
+    run_cfg = OmegaConf.load(saved)
+    merged = OmegaConf.create({"data": run_cfg.data, "seed": run_cfg.get("seed", 0)})
+    merged.paths = cfg.paths
+    return merged.data
+
+
+def scores_table(scores: dict[str, float], header: dict[str, Any]) -> str:
+    width = max(len(k) for k in [*header, *scores])
+    lines = [f"{k:<{width}}  {v}" for k, v in header.items()]
+    lines += ["", f"{'metric':<{width}}  value"]
+    lines += [f"{k:<{width}}  {v:.4f}" for k, v in scores.items()]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, ckpt_name: str, entry: dict[str, Any]) -> None:
+    """Merge this checkpoint's entry into ``metrics.json`` (other checkpoints' entries stay)."""
+    existing: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            log.warning("%s was not valid JSON; rewriting it", path)
+    existing[ckpt_name] = entry
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(existing, indent=2, allow_nan=True) + "\n")
+    tmp.replace(path)
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Every check (checkpoint, data, weights, split) runs before the first image is generated."""
+    ckpt = Path(cfg.ckpt_path)
+    device = pick_device(cfg.device)
+    module = load_module(ckpt, device)
+    if len(module.sample_shape) != 3:
+        raise GanforgeError("evaluate.py scores image models; 2-D models are measured by the mode metrics "
+                            "logged during training (val/modes, val/hq_ratio, val/reverse_kl)")
+    datamodule = instantiate(data_config(cfg, ckpt))
+    if tuple(datamodule.sample_shape) != tuple(module.sample_shape):
+        raise GanforgeError(f"the checkpoint generates {tuple(module.sample_shape)} samples but the data gives "
+                            f"{tuple(datamodule.sample_shape)}; pass the data settings it was trained on")
+    split = Evaluation.resolve_split(cfg.metrics.real_split, tuple(datamodule.reference_splits))
+    datamodule.check_reference_split(split)
+    extractor = build_extractor(OmegaConf.merge(cfg.metrics, {"required": True})).to(device)
+
+    cuda = device.type == "cuda"
+    num_samples = auto_count(cfg.metrics.num_samples, 10_000, 250, cuda)
+    num_real = auto_count(cfg.metrics.num_real, 10_000, 500, cuda)
+    images = datamodule.reference_images(split)
+    num_real = min(num_real, len(images))
+    key = datamodule.reference_key(split)
+    with counting(num_real, f"real statistics ({key})") as advance:
+        real = real_features(images, key, num_real, extractor, cfg.metrics.cache_dir, cfg.metrics.batch_size,
+                             device, advance)
+
+    rng = torch.Generator().manual_seed(int(cfg.seed))
+
+    def generate(n: int) -> torch.Tensor:
+        z = torch.randn(n, module.hparams.z_dim, generator=rng)
+        labels = torch.randint(module.num_classes, (n,), generator=rng) if module.conditional else None
+        return module.generate(z.to(device), None if labels is None else labels.to(device))
+
+    with counting(num_samples, "generated images") as advance:
+        feats, logits = generated_features(generate, num_samples, extractor, cfg.metrics.batch_size, device, advance)
+    scores = ImageMetrics(real, cfg.metrics.kid_subsets, cfg.metrics.kid_subset_size, cfg.metrics.pr_k).compute(
+        feats, logits)
+    header = {
+        "checkpoint": str(ckpt),
+        "trained": f"{module.g_iters} generator iterations, {module.kimg:.1f} kimg",
+        "generator": "EMA" if getattr(module, "ema", None) is not None else "trained weights",
+        "real": f"{num_real} images of {key}",
+        "generated": f"{num_samples} images",
+        "features": extractor.name,
+    }
+    print(scores_table(scores, header))
+    entry = {**header, "num_real": num_real, "num_samples": num_samples, "split": split,
+             "scores": {k: (v if math.isfinite(v) else None) for k, v in scores.items()}}
+    out = ckpt.parent / "metrics.json"
+    write_json(out, ckpt.name, entry)
+    print(f"\nwritten to {out}")
+    return scores

@@ -1,0 +1,42 @@
+"""Progress of long non-training work (feature extraction, sampling): a transient bar on a
+terminal, a few log lines elsewhere (CI, SLURM logs)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def counting(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(n)``; reports ``what`` with done/total and items per second."""
+    start = time.perf_counter()
+    if not enabled:
+        yield lambda n: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True) as bar:
+            task = bar.add_task(what, total=total)
+            yield lambda n: bar.advance(task, n)
+    else:
+        done, next_report = 0, total / 4
+
+        def advance(n: int) -> None:
+            nonlocal done, next_report
+            done += n
+            if done >= next_report and done < total:
+                log.info("%s: %d/%d", what, done, total)
+                next_report += total / 4
+
+        log.info("%s: %d items", what, total)
+        yield advance
+    seconds = time.perf_counter() - start
+    log.info("%s: %d done in %.1f s (%.1f/s)", what, total, seconds, total / max(seconds, 1e-9))

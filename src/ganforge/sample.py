@@ -1,0 +1,97 @@
+"""``run(cfg)`` of ``sample.py``: images from a checkpoint without a trainer or the dataset:
+a grid, separate PNG files (for external tools), a latent interpolation grid and, for
+conditional models, one grid per class. 2-D models get a scatter plot and a CSV of points."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from torchvision.io import write_png
+from torchvision.utils import make_grid, save_image
+
+from ganforge.callbacks.samples import scatter_png
+from ganforge.errors import GanforgeError
+from ganforge.metrics.features import to_uint8
+from ganforge.models.loading import load_module, pick_device
+from ganforge.reporting import counting
+
+log = logging.getLogger(__name__)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between latent batches ``a`` and ``b`` (rows) at fractions ``t``:
+    stays on the shell where Gaussian latents live, unlike a straight line (White 2016)."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
+    save_image(make_grid(images.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
+    return path
+
+
+def run(cfg: DictConfig) -> list[Path]:
+    ckpt = Path(cfg.ckpt_path)
+    if cfg.num_images < 0 or cfg.grid_size < 1 or cfg.interpolation.rows < 0 or cfg.interpolation.steps < 2:
+        raise GanforgeError("num_images must be >= 0, grid_size >= 1, interpolation.rows >= 0 and "
+                            "interpolation.steps >= 2")
+    device = pick_device(cfg.device)
+    module = load_module(ckpt, device)
+    out = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "generated" / ckpt.stem
+    out.mkdir(parents=True, exist_ok=True)
+    rng = torch.Generator().manual_seed(int(cfg.seed))
+    z_dim = module.hparams.z_dim
+
+    def generate(z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if module.conditional and labels is None:
+            labels = torch.randint(module.num_classes, (len(z),), generator=rng)
+        return module.generate(z.to(device), None if labels is None else labels.to(device)).cpu()
+
+    written: list[Path] = []
+    if len(module.sample_shape) != 3:  # 2-D points
+        points = torch.cat([generate(torch.randn(1000, z_dim, generator=rng)) for _ in range(2)])
+        csv = out / "points.csv"
+        csv.write_text("x,y\n" + "\n".join(f"{x:.6f},{y:.6f}" for x, y in points.tolist()) + "\n")
+        scatter_png(torch.empty(0, 2), points, out / "scatter.png", f"{ckpt.name}: {len(points)} samples")
+        written += [csv, out / "scatter.png"]
+        log.info("wrote %s", ", ".join(map(str, written)))
+        return written
+
+    columns = int(cfg.grid_columns)
+    written.append(save_grid(generate(torch.randn(cfg.grid_size, z_dim, generator=rng)), out / "grid.png", columns))
+
+    if cfg.num_images:
+        folder = out / "images"
+        folder.mkdir(exist_ok=True)
+        with counting(cfg.num_images, f"writing {cfg.num_images} PNG files to {folder}") as advance:
+            for start in range(0, cfg.num_images, cfg.batch_size):
+                n = min(cfg.batch_size, cfg.num_images - start)
+                for i, image in enumerate(to_uint8(generate(torch.randn(n, z_dim, generator=rng)))):
+                    write_png(image, str(folder / f"{start + i:06d}.png"))  # 1 or 3 channels, as trained
+                advance(n)
+        written.append(folder)
+
+    rows, steps = cfg.interpolation.rows, cfg.interpolation.steps
+    if rows:
+        ends = torch.randn(2, rows, z_dim, generator=rng)
+        t = torch.linspace(0, 1, steps).view(1, steps, 1)
+        z = slerp(ends[0].unsqueeze(1), ends[1].unsqueeze(1), t).reshape(rows * steps, z_dim)
+        labels = None
+        if module.conditional:  # one class per row, so the row shows the latent path alone
+            labels = (torch.arange(rows) % module.num_classes).repeat_interleave(steps)
+        written.append(save_grid(generate(z, labels), out / "interpolation.png", steps))
+
+    if module.conditional:
+        for k in range(module.num_classes):
+            z = torch.randn(cfg.grid_size, z_dim, generator=rng)
+            labels = torch.full((cfg.grid_size,), k, dtype=torch.long)
+            written.append(save_grid(generate(z, labels), out / f"class_{k:02d}.png", columns))
+    log.info("wrote %d files and folders under %s", len(written), out)
+    print(f"samples written under {out}")
+    return written
