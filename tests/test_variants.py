@@ -193,3 +193,55 @@ def test_mode_metrics_are_logged_on_2d_data(tmp_path):
 
     rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
     assert any(r.get("val/hq_ratio") for r in rows) and any(r.get("val/reverse_kl") for r in rows)
+
+
+def test_linear_lr_decay_schedule():
+    from ganforge.models.gan import LinearDecay
+
+    whole = LinearDecay(10, 0.0)
+    assert [whole(g) for g in (0, 5, 10, 12)] == [1.0, 0.5, 0.0, 0.0]
+    late = LinearDecay(10, 0.6)
+    assert [late(g) for g in (0, 6, 8, 10)] == [1.0, 1.0, 0.5, 0.0]
+
+
+def test_lr_decays_to_zero_by_generator_iteration_and_resumes_exactly(tmp_path, data_root):
+    from pathlib import Path
+
+    from conftest import TINY, data_overrides
+
+    from ganforge.train import run
+
+    def train(where, *extra):
+        cfg = compose_cfg(tmp_path / where, ["model=gan", "model.generator.hidden=[16]",
+                                             "model.discriminator.hidden=[16]", "model.n_critic=2",
+                                             *data_overrides("ring8", data_root), *TINY, "checkpoint_every=100",
+                                             "model.lr_decay_start=0.5", *extra])
+        run(cfg)
+        return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+
+    straight = train("straight", "g_iters=4", "callbacks.model_checkpoint.every_n_train_steps=6")  # saves at g=2
+    # 4 generator iterations, decay after iteration 2: factors 1, 1, 1, 0.5, 0 -> the last LR is 0 for both nets
+    assert [s["param_groups"][0]["lr"] for s in straight["optimizer_states"]] == [0.0, 0.0]
+    assert straight["lr_schedulers"][0]["last_epoch"] == 4
+    mid_path = tmp_path / "straight" / "run" / "checkpoints" / "g0000002.ckpt"
+    mid = torch.load(mid_path, weights_only=True)
+    assert mid["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(2.0e-4)
+    resumed = train("resumed", "g_iters=4", f"ckpt_path={mid_path}")
+    for key in straight["state_dict"]:
+        assert torch.equal(straight["state_dict"][key], resumed["state_dict"][key]), key
+
+
+def test_lr_decay_without_a_run_length_is_refused(tmp_path, data_root):
+    from conftest import TINY, data_overrides
+
+    from ganforge.errors import GanforgeError
+    from ganforge.train import run
+
+    cfg = compose_cfg(tmp_path, ["model=gan", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]",
+                                 *data_overrides("ring8", data_root), *TINY, "g_iters=null", "trainer.max_epochs=1",
+                                 "model.lr_decay_start=0"])
+    with pytest.raises(GanforgeError, match="lr_decay_start needs a run length"):
+        run(cfg)
+    with pytest.raises(GanforgeError, match=r"lr_decay_start must be in \[0, 1\)"):
+        run(compose_cfg(tmp_path, ["model=gan", *data_overrides("ring8", data_root), *TINY,
+                                   "model.lr_decay_start=1.5"]))

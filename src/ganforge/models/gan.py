@@ -20,6 +20,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganforge.augment import DiffAugment
@@ -27,6 +28,21 @@ from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
 from ganforge.penalties import get_penalty
+
+
+class LinearDecay:
+    """Learning-rate factor by generator iteration: 1 until ``start`` (a fraction of ``total``),
+    then linearly down to 0 at ``total`` (the SNGAN/BigGAN-style decay that sharpens the end of a
+    run). A class, not a lambda, so the scheduler's checkpointed state is plain data."""
+
+    def __init__(self, total: int, start: float = 0.0) -> None:
+        self.total, self.start = int(total), float(start)
+
+    def __call__(self, g_iter: int) -> float:
+        begin = self.start * self.total
+        if g_iter <= begin:
+            return 1.0
+        return max(0.0, (self.total - g_iter) / (self.total - begin))
 
 
 def plain(value: Any) -> Any:
@@ -57,6 +73,7 @@ class GAN(L.LightningModule):
         augment: Sequence[str] = (),
         n_critic: int = 1,
         ema_decay: float | None = None,
+        lr_decay_start: float | None = None,
         num_fixed_samples: int | None = None,
         channels_last: bool = True,
         compile: bool = False,
@@ -75,6 +92,8 @@ class GAN(L.LightningModule):
                                 "unconditional model")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise GanforgeError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}")
+        if lr_decay_start is not None and not 0.0 <= lr_decay_start < 1.0:
+            raise GanforgeError(f"model.lr_decay_start must be in [0, 1) or null, got {lr_decay_start}")
         self.sample_shape = tuple(hparams["sample_shape"])
         self.conditional, self.num_classes = conditional, num_classes
         label_classes = num_classes if conditional else 0
@@ -145,7 +164,13 @@ class GAN(L.LightningModule):
     def configure_optimizers(self):
         opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
         opt_d = instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())
-        return [opt_g, opt_d]
+        if self.hparams.lr_decay_start is None:
+            return [opt_g, opt_d]
+        total = self.trainer.max_steps // self.optimizer_steps_per_g_iter if self.trainer.max_steps > 0 else 0
+        if total < 1:
+            raise GanforgeError("model.lr_decay_start needs a run length in generator iterations: set g_iters")
+        schedule = LinearDecay(total, self.hparams.lr_decay_start)
+        return [opt_g, opt_d], [LambdaLR(opt_g, schedule), LambdaLR(opt_d, schedule)]
 
     def on_fit_start(self) -> None:
         if self.hparams.channels_last and self.device.type == "cuda" and len(self.sample_shape) == 3:
@@ -209,14 +234,24 @@ class GAN(L.LightningModule):
             opt_g.step()
             self.untoggle_optimizer(opt_g)
             self.g_iters += 1
+            for scheduler in self._schedulers():  # stepped once per generator iteration, both nets
+                scheduler.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.generator)
             if log_now:
                 metrics["train/loss_g"] = loss_g.detach()
+                if self.hparams.lr_decay_start is not None:
+                    metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
 
         if log_now:
             metrics.update({"progress/g_iters": float(self.g_iters), "progress/kimg": self.kimg})
             self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
+
+    def _schedulers(self) -> list:
+        if self.hparams.lr_decay_start is None:
+            return []
+        schedulers = self.lr_schedulers()
+        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
 
     def _log_now(self) -> bool:
         """Whether Lightning sends this batch's step metrics to the loggers (every
