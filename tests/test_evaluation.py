@@ -218,3 +218,22 @@ def test_evaluation_under_two_process_ddp_gathers_every_rank(tmp_path, data_root
     assert [float(r["progress/g_iters"]) for r in rows] == [1.0, 2.0, 3.0]
     assert all(math.isfinite(float(r["val/fid"])) for r in rows)
     assert (tmp_path / "run" / "checkpoints" / "best_fid.ckpt").is_file()
+
+
+def test_sample_on_a_2d_model_writes_points_and_scatter(tmp_path, data_root):
+    cfg = compose_cfg(tmp_path, ["model=gan", *TINY_NETS["gan"], *data_overrides("ring8", data_root), *TINY])
+    run(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        scfg = compose("sample", overrides=[f"ckpt_path={ckpt}", "device=cpu"])
+    written = sample.run(scfg)
+    out = Path(cfg.paths.output_dir) / "generated" / "last"
+    assert written == [out / "points.csv", out / "scatter.png"]
+    lines = (out / "points.csv").read_text().splitlines()
+    assert lines[0] == "x,y" and len(lines) == 2001
+    with pytest.raises(GanforgeError, match="evaluate.py scores image models"):
+        evaluate.run(eval_cfg(tmp_path, ckpt))
