@@ -126,11 +126,17 @@ class Evaluation(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.enabled and self.next_kimg is not None and pl_module.kimg >= self.next_kimg:
             self.next_kimg = (math.floor(pl_module.kimg / self.every_kimg) + 1) * self.every_kimg
-            self.evaluate(trainer, pl_module)
+            if self.ready(pl_module):
+                self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.enabled and pl_module.images_seen != self.last_images_seen:
+        if self.enabled and pl_module.images_seen != self.last_images_seen and self.ready(pl_module):
             self.evaluate(trainer, pl_module)
+
+    @staticmethod
+    def ready(pl_module: L.LightningModule) -> bool:
+        """Modules whose samples are not yet final (ProGAN below its last resolution) say so."""
+        return bool(getattr(pl_module, "evaluation_ready", True))
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         assert self.metrics is not None and self.extractor is not None

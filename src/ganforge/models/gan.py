@@ -143,7 +143,8 @@ class GAN(L.LightningModule):
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(self.device), labels.to(self.device) if self.conditional else None).float()
+            return self._run_generator(net, z.to(self.device), labels.to(self.device) if self.conditional else None
+                                       ).float()
         finally:
             net.train(was_training)
 
@@ -190,6 +191,14 @@ class GAN(L.LightningModule):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _run_generator(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
+        """Every generator call goes through here (subclasses add arguments, e.g. ProGAN's stage)."""
+        return net(z, y)
+
+    def _run_discriminator(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """Every discriminator call, penalties included, goes through here."""
+        return self.discriminator(x, y)
+
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
 
@@ -201,12 +210,12 @@ class GAN(L.LightningModule):
         n = real.shape[0]
 
         with torch.no_grad():
-            fake = self.generator(self._noise(n), y)
+            fake = self._run_generator(self.generator, self._noise(n), y)
         real_in, fake_in = self.augment(real), self.augment(fake)
-        d_real = self.discriminator(real_in, y).float()
-        d_fake = self.discriminator(fake_in, y).float()
+        d_real = self._run_discriminator(real_in, y).float()
+        d_fake = self._run_discriminator(fake_in, y).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
-        penalty_values = {name: fn(self.discriminator, real_in, fake_in, y, d_real)
+        penalty_values = {name: fn(self._run_discriminator, real_in, fake_in, y, d_real)
                           for name, (fn, _) in self.penalties.items()}
         total_d = loss_d + sum(self.penalties[name][1] * value for name, value in penalty_values.items())
         opt_d.zero_grad(set_to_none=True)
@@ -226,8 +235,8 @@ class GAN(L.LightningModule):
 
         if self.d_steps % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
-            generated = self.generator(self._noise(n), y)
-            d_gen = self.discriminator(self.augment(generated), y).float()
+            generated = self._run_generator(self.generator, self._noise(n), y)
+            d_gen = self._run_discriminator(self.augment(generated), y).float()
             loss_g = self.loss.generator(d_gen)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
