@@ -100,9 +100,10 @@ def test_growth_schedule_changes_stage_at_the_right_kimg():
     assert s.total_kimg() == 10.0
 
 
-def progan(tmp_path: Path, data_root: Path, *extra: str):
+def progan(tmp_path: Path, data_root: Path, *extra: str, evaluate: bool = False):
     # batch 16 -> 0.016 kimg per step; stages of 0.1 kimg fade and 0.1 stable
-    cfg = compose_cfg(tmp_path, ["model=progan", *data_overrides("mnist", data_root), *TINY, "data.batch_size=16",
+    tiny = [o for o in TINY if not (evaluate and o == "callbacks.evaluation=null")]
+    cfg = compose_cfg(tmp_path, ["model=progan", *data_overrides("mnist", data_root), *tiny, "data.batch_size=16",
                                  "model.z_dim=8", "model.generator.fmap_base=32", "model.generator.fmap_max=8",
                                  "model.discriminator.fmap_base=32", "model.discriminator.fmap_max=8",
                                  "model.fade_kimg=0.1", "model.stable_kimg=0.1", "logger=csv", "checkpoint_every=100",
@@ -150,3 +151,18 @@ def test_sizes_that_cannot_grow_and_batches_over_the_data_batch_are_refused(tmp_
         progan(tmp_path / "a", data_root, "data.resolution=24", "data.fit=resize")
     with pytest.raises(GanforgeError, match=r"model.batch_sizes \{32: 64\} exceed data.batch_size=16"):
         progan(tmp_path / "b", data_root, "model.batch_sizes={4: 16, 32: 64}")
+
+
+@pytest.mark.slow
+def test_image_metrics_only_at_the_final_resolution_after_the_fade(tmp_path, data_root):
+    import csv
+
+    # schedule: 4 px until 0.1 kimg; 8 and 16 px fade + stable 0.2 kimg each; 32 px fades in until 0.6 kimg
+    out, _ = progan(tmp_path, data_root, "g_iters=64", "metrics/extractor=random_conv",
+                    "metrics.num_samples=16", "metrics.num_real=32", "metrics.kid_subset_size=8",
+                    "metrics.batch_size=8", f"metrics.cache_dir={tmp_path / 'cache'}",
+                    "callbacks.evaluation.every_kimg=0.05", evaluate=True)
+    rows = list(csv.DictReader(open(out / "csv" / "metrics.csv")))
+    scored = [float(r["progress/kimg"]) for r in rows if r.get("val/fid")]
+    assert scored and min(scored) >= 0.6  # nothing scored while growing
+    assert GrowthSchedule(4, 0.1, 0.1).at(min(scored)) == (3, 1.0)
