@@ -124,12 +124,21 @@ def test_ema_follows_its_formula(tmp_path):
     param, ema_param = model.generator.head.bias, model.ema.module.head.bias
     with torch.no_grad():
         param.fill_(1.0)
-    model.ema.update_parameters(model.generator)  # first update copies
+    model.update_ema()  # first update copies
     assert torch.allclose(ema_param, torch.ones_like(ema_param))
     with torch.no_grad():
         param.fill_(3.0)
-    model.ema.update_parameters(model.generator)
-    assert torch.allclose(ema_param, torch.full_like(ema_param, 0.9 * 1.0 + 0.1 * 3.0))
+    model.update_ema()
+    # after t = 1 update the decay is min(0.9, (1 + t) / (10 + t)) = 2/11: the random start fades fast
+    warm = 2 / 11
+    assert torch.allclose(ema_param, torch.full_like(ema_param, warm * 1.0 + (1 - warm) * 3.0))
+    for _ in range(200):  # from t = 80 on the decay is the configured 0.9
+        model.update_ema()
+    before = ema_param.clone()
+    with torch.no_grad():
+        param.fill_(5.0)
+    model.update_ema()
+    assert torch.allclose(ema_param, 0.9 * before + 0.1 * 5.0)
     assert not any(p.requires_grad for p in model.ema.parameters())
 
 

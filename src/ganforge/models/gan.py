@@ -21,13 +21,38 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from ganforge.augment import DiffAugment
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
 from ganforge.penalties import get_penalty
+
+
+class EmaWithWarmup:
+    """EMA update whose decay ramps up as ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates
+    (the num_updates rule of TensorFlow's ExponentialMovingAverage). A fixed 0.999 would keep the
+    random initial weights at 0.999**t of the average (55 % after 600 iterations): early sample
+    grids of EMA models would show noise while the trained generator already draws shapes.
+
+    ``begin(n_averaged)`` is called once per update, before ``AveragedModel.update_parameters``
+    (which calls this object once per dtype group); ``t`` is read from the averaged model's
+    counter once (after a resume too) and then counted on the host, so no update waits for a GPU."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = float(decay)
+        self.updates: int | None = None
+
+    def begin(self, n_averaged: Tensor) -> None:
+        self.updates = int(n_averaged) if self.updates is None else self.updates + 1
+
+    def __call__(self, averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        if not averaged[0].is_floating_point():  # integer buffers (BatchNorm's batch counter): follow
+            torch._foreach_copy_(averaged, current)
+            return
+        decay = min(self.decay, (1 + (self.updates or 0)) / (10 + (self.updates or 0)))
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
 
 
 class LinearDecay:
@@ -111,7 +136,8 @@ class GAN(L.LightningModule):
             hparams["discriminator"], sample_shape=self.sample_shape, num_classes=label_classes)
         self.ema = None
         if ema_decay is not None:
-            self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+            self.ema_rule = EmaWithWarmup(ema_decay)
+            self.ema = AveragedModel(self.generator, multi_avg_fn=self.ema_rule, use_buffers=True)
             self.ema.requires_grad_(False)
         # Images: an 8-column grid (conditional: one row per class); points: a scatter of 2,000.
         self.grid_columns = 8
@@ -191,6 +217,10 @@ class GAN(L.LightningModule):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def update_ema(self) -> None:
+        self.ema_rule.begin(self.ema.n_averaged)
+        self.ema.update_parameters(self.generator)
+
     def _run_generator(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
         """Every generator call goes through here (subclasses add arguments, e.g. ProGAN's stage)."""
         return net(z, y)
@@ -246,7 +276,7 @@ class GAN(L.LightningModule):
             for scheduler in self._schedulers():  # stepped once per generator iteration, both nets
                 scheduler.step()
             if self.ema is not None:
-                self.ema.update_parameters(self.generator)
+                self.update_ema()
             if log_now:
                 metrics["train/loss_g"] = loss_g.detach()
                 if self.hparams.lr_decay_start is not None:
