@@ -113,6 +113,7 @@ def progan(tmp_path: Path, data_root: Path, *extra: str, evaluate: bool = False)
     return out, torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_training_grows_through_stages_and_grids_stay_at_the_final_size(tmp_path, data_root):
     import csv
 
