@@ -89,6 +89,15 @@ def num_stages_for(sample_shape: Sequence[int]) -> int:
     return int(math.log2(height)) - 1
 
 
+def stage_plan(sample_shape: Sequence[int], num_classes: int, fmap_base: int, fmap_max: int
+               ) -> tuple[int, int, list[int]]:
+    """(number of stages, image channels, feature maps per stage), shared by G and D."""
+    if num_classes:
+        raise ValueError("progan is unconditional; set model.conditional=false")
+    stages = num_stages_for(sample_shape)
+    return stages, int(sample_shape[0]), [stage_channels(s, fmap_base, fmap_max) for s in range(stages)]
+
+
 def _conv_block(in_ch: int, out_ch: int, pixel_norm: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, o in ((in_ch, out_ch), (out_ch, out_ch)):
@@ -104,11 +113,7 @@ class ProGenerator(nn.Module):
     def __init__(self, z_dim: int, sample_shape: Sequence[int], num_classes: int = 0, fmap_base: int = 8192,
                  fmap_max: int = 512) -> None:
         super().__init__()
-        if num_classes:
-            raise ValueError("progan is unconditional; set model.conditional=false")
-        self.num_stages = num_stages_for(sample_shape)
-        channels = int(sample_shape[0])
-        ch = [stage_channels(s, fmap_base, fmap_max) for s in range(self.num_stages)]
+        self.num_stages, channels, ch = stage_plan(sample_shape, num_classes, fmap_base, fmap_max)
         self.z_dim = z_dim
         self.input = nn.Sequential(PixelNorm(), EqualizedLinear(z_dim, ch[0] * 16, gain=2.0 / 16))
         self.first = nn.Sequential(nn.LeakyReLU(0.2), PixelNorm(), EqualizedConv2d(ch[0], ch[0], 3, padding=1),
@@ -142,11 +147,7 @@ class ProDiscriminator(nn.Module):
     def __init__(self, sample_shape: Sequence[int], num_classes: int = 0, fmap_base: int = 8192, fmap_max: int = 512,
                  mbstd_group: int = 4) -> None:
         super().__init__()
-        if num_classes:
-            raise ValueError("progan is unconditional; set model.conditional=false")
-        self.num_stages = num_stages_for(sample_shape)
-        channels = int(sample_shape[0])
-        ch = [stage_channels(s, fmap_base, fmap_max) for s in range(self.num_stages)]
+        self.num_stages, channels, ch = stage_plan(sample_shape, num_classes, fmap_base, fmap_max)
         self.from_rgb = nn.ModuleList([nn.Sequential(EqualizedConv2d(channels, c, 1), nn.LeakyReLU(0.2)) for c in ch])
         # blocks[s - 1] takes stage s's maps (ch[s]) down to stage s - 1 (ch[s - 1]) at half the size
         self.blocks = nn.ModuleList([nn.Sequential(_conv_block(ch[s], ch[s - 1], False), nn.AvgPool2d(2))
