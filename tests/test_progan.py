@@ -26,12 +26,13 @@ from ganforge.train import run
 SMALL = {"fmap_base": 64, "fmap_max": 16}
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_generator_and_discriminator_shapes_at_every_stage(channels):
-    g, d = ProGenerator(8, (channels, 32, 32), **SMALL), ProDiscriminator((channels, 32, 32), **SMALL)
-    assert g.num_stages == d.num_stages == 4
+@pytest.mark.parametrize(("channels", "size"), [(1, 32), (3, 64), (3, 128)])
+def test_generator_and_discriminator_shapes_at_every_stage(channels, size):
+    g, d = ProGenerator(8, (channels, size, size), **SMALL), ProDiscriminator((channels, size, size), **SMALL)
+    stages = int(math.log2(size)) - 1
+    assert g.num_stages == d.num_stages == stages
     z = torch.randn(4, 8)
-    for stage in range(4):
+    for stage in range(stages):
         for alpha in (0.0, 0.3, 1.0):
             x = g(z, None, stage, alpha)
             assert x.shape == (4, channels, 4 * 2**stage, 4 * 2**stage)
