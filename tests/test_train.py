@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,6 @@ def test_wandb_offline_run_keeps_config_and_images(tmp_path, data_root, monkeypa
     (record_log,) = runs[0].glob("run-*.wandb")
     # The W&B service (a separate process that outlives wandb.finish() inside pytest) may still be
     # flushing the log: seen once with only the 7-byte header read, complete seconds later.
-    import time
-
     wanted = (b"checkpoint_every", b"MLPGenerator", b"train/loss_d")
     deadline = time.monotonic() + 30
     while not all(w in record_log.read_bytes() for w in wanted) and time.monotonic() < deadline:
