@@ -81,6 +81,17 @@ def test_missing_weights_not_required_trains_with_one_warning(tmp_path, data_roo
     assert rows and not any(r.get("val/fid") for r in rows)
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("metrics.num_samples=1", r"metrics.num_samples must be at least 2 \(or null for the device's default\), got 1"),
+    ("metrics.num_real=0", r"metrics.num_real must be at least 2 \(or null for the device's default\), got 0"),
+    ("callbacks.evaluation.every_kimg=0", r"callbacks.evaluation.every_kimg must be positive or null, got 0"),
+])
+def test_bad_metric_settings_are_refused_before_training(tmp_path, data_root, override, message):
+    with pytest.raises(GanforgeError, match=message):
+        train_with_metrics(tmp_path, data_root, "dcgan", override)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_a_split_the_set_lacks_is_refused_before_training(tmp_path, data_root):
     with pytest.raises(GanforgeError, match="offers metrics.real_split=train, got 'test'"):
         cfg = compose_cfg(tmp_path, ["model=dcgan", *TINY_NETS["dcgan"], *data_overrides("image_folder", data_root),
@@ -132,6 +143,9 @@ def test_evaluate_without_run_config_asks_for_the_dataset(tmp_path, data_root):
         evaluate.run(eval_cfg(tmp_path, ckpt))
     scores = evaluate.run(eval_cfg(tmp_path, ckpt, "data=mnist", f"data.root={data_root}", "data.download=false"))
     assert math.isfinite(scores["fid"])
+    with pytest.raises(GanforgeError, match=r"generates \(1, 32, 32\) samples but the data gives \(1, 64, 64\)"):
+        evaluate.run(eval_cfg(tmp_path, ckpt, "data=mnist", f"data.root={data_root}", "data.download=false",
+                              "data.resolution=64", "data.fit=resize"))
 
 
 def test_sample_writes_grid_files_interpolation_and_class_grids(tmp_path, data_root):

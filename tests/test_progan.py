@@ -153,6 +153,8 @@ def test_sizes_that_cannot_grow_and_batches_over_the_data_batch_are_refused(tmp_
         progan(tmp_path / "a", data_root, "data.resolution=24", "data.fit=resize")
     with pytest.raises(GanforgeError, match=r"model.batch_sizes \{32: 64\} exceed data.batch_size=16"):
         progan(tmp_path / "b", data_root, "model.batch_sizes={4: 16, 32: 64}")
+    with pytest.raises(GanforgeError, match=r"model.fade_kimg must be >= 0 and model.stable_kimg > 0, got 0.1, 0"):
+        progan(tmp_path / "c", data_root, "model.stable_kimg=0")
 
 
 @pytest.mark.slow

@@ -14,9 +14,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import ganforge.config  # noqa: F401  (registers resolvers)
-from ganforge.callbacks.evaluation import Evaluation, auto_count, build_extractor
+from ganforge.callbacks.evaluation import (
+    Evaluation,
+    build_extractor,
+    metrics_against,
+    reference_features,
+    sample_count,
+)
 from ganforge.errors import GanforgeError
-from ganforge.metrics.images import ImageMetrics, generated_features, real_features
+from ganforge.metrics.images import generated_features
 from ganforge.models.loading import load_module, pick_device
 from ganforge.reporting import counting
 
@@ -82,27 +88,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
     datamodule.check_reference_split(split)
     extractor = build_extractor(OmegaConf.merge(cfg.metrics, {"required": True})).to(device)
 
-    cuda = device.type == "cuda"
-    num_samples = auto_count(cfg.metrics.num_samples, 10_000, 250, cuda)
-    num_real = auto_count(cfg.metrics.num_real, 10_000, 500, cuda)
-    images = datamodule.reference_images(split)
-    num_real = min(num_real, len(images))
-    key = datamodule.reference_key(split)
-    with counting(num_real, f"real statistics ({key})") as advance:
-        real = real_features(images, key, num_real, extractor, cfg.metrics.cache_dir, cfg.metrics.batch_size,
-                             device, advance)
-
+    num_samples = sample_count(cfg.metrics, device)
+    real, key, num_real = reference_features(datamodule, split, cfg.metrics, extractor, device)
     rng = torch.Generator().manual_seed(int(cfg.seed))
-
-    def generate(n: int) -> torch.Tensor:
-        z = torch.randn(n, module.hparams.z_dim, generator=rng)
-        labels = torch.randint(module.num_classes, (n,), generator=rng) if module.conditional else None
-        return module.generate(z.to(device), None if labels is None else labels.to(device))
-
     with counting(num_samples, "generated images") as advance:
-        feats, logits = generated_features(generate, num_samples, extractor, cfg.metrics.batch_size, device, advance)
-    scores = ImageMetrics(real, cfg.metrics.kid_subsets, cfg.metrics.kid_subset_size, cfg.metrics.pr_k).compute(
-        feats, logits)
+        feats, logits = generated_features(lambda n: module.sample(n, rng), num_samples, extractor,
+                                           cfg.metrics.batch_size, device, advance)
+    scores = metrics_against(real, cfg.metrics).compute(feats, logits)
     header = {
         "checkpoint": str(ckpt),
         "trained": f"{module.g_iters} generator iterations, {module.kimg:.1f} kimg",

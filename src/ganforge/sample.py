@@ -48,14 +48,9 @@ def run(cfg: DictConfig) -> list[Path]:
     rng = torch.Generator().manual_seed(int(cfg.seed))
     z_dim = module.hparams.z_dim
 
-    def generate(z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if module.conditional and labels is None:
-            labels = torch.randint(module.num_classes, (len(z),), generator=rng)
-        return module.generate(z.to(device), None if labels is None else labels.to(device)).cpu()
-
     written: list[Path] = []
     if len(module.sample_shape) != 3:  # 2-D points
-        points = torch.cat([generate(torch.randn(1000, z_dim, generator=rng)) for _ in range(2)])
+        points = module.sample(2000, rng).cpu()
         csv = out / "points.csv"
         csv.write_text("x,y\n" + "\n".join(f"{x:.6f},{y:.6f}" for x, y in points.tolist()) + "\n")
         scatter_png(torch.empty(0, 2), points, out / "scatter.png", f"{ckpt.name}: {len(points)} samples")
@@ -64,7 +59,7 @@ def run(cfg: DictConfig) -> list[Path]:
         return written
 
     columns = int(cfg.grid_columns)
-    written.append(save_grid(generate(torch.randn(cfg.grid_size, z_dim, generator=rng)), out / "grid.png", columns))
+    written.append(save_grid(module.sample(cfg.grid_size, rng), out / "grid.png", columns))
 
     if cfg.num_images:
         folder = out / "images"
@@ -72,7 +67,7 @@ def run(cfg: DictConfig) -> list[Path]:
         with counting(cfg.num_images, f"writing {cfg.num_images} PNG files to {folder}") as advance:
             for start in range(0, cfg.num_images, cfg.batch_size):
                 n = min(cfg.batch_size, cfg.num_images - start)
-                for i, image in enumerate(to_uint8(generate(torch.randn(n, z_dim, generator=rng)))):
+                for i, image in enumerate(to_uint8(module.sample(n, rng).cpu())):
                     write_png(image, str(folder / f"{start + i:06d}.png"))  # 1 or 3 channels, as trained
                 advance(n)
         written.append(folder)
@@ -85,13 +80,13 @@ def run(cfg: DictConfig) -> list[Path]:
         labels = None
         if module.conditional:  # one class per row, so the row shows the latent path alone
             labels = (torch.arange(rows) % module.num_classes).repeat_interleave(steps)
-        written.append(save_grid(generate(z, labels), out / "interpolation.png", steps))
+        written.append(save_grid(module.generate(z, labels), out / "interpolation.png", steps))
 
     if module.conditional:
         for k in range(module.num_classes):
             z = torch.randn(cfg.grid_size, z_dim, generator=rng)
             labels = torch.full((cfg.grid_size,), k, dtype=torch.long)
-            written.append(save_grid(generate(z, labels), out / f"class_{k:02d}.png", columns))
+            written.append(save_grid(module.generate(z, labels), out / f"class_{k:02d}.png", columns))
     log.info("wrote %d files and folders under %s", len(written), out)
     print(f"samples written under {out}")
     return written

@@ -31,13 +31,41 @@ from ganforge.reporting import counting
 log = logging.getLogger(__name__)
 
 
-def auto_count(value: int | None, on_gpu: int, on_cpu: int, cuda: bool) -> int:
-    """``value``, or the device's default when null."""
+def auto_count(cfg: DictConfig, key: str, on_gpu: int, on_cpu: int, device: torch.device) -> int:
+    """``metrics.<key>``, or the device's default when null."""
+    value = cfg[key]
     if value is None:
-        return on_gpu if cuda else on_cpu
+        return on_gpu if device.type == "cuda" else on_cpu
     if int(value) < 2:
-        raise GanforgeError(f"image metrics need at least 2 samples, got {value}")
+        raise GanforgeError(f"metrics.{key} must be at least 2 (or null for the device's default), got {value}")
     return int(value)
+
+
+def sample_count(cfg: DictConfig, device: torch.device) -> int:
+    """``metrics.num_samples``; null: 10,000 on a GPU, 250 on a CPU."""
+    return auto_count(cfg, "num_samples", 10_000, 250, device)
+
+
+def real_count(cfg: DictConfig, device: torch.device) -> int:
+    """``metrics.num_real``; null: 10,000 on a GPU, 500 on a CPU."""
+    return auto_count(cfg, "num_real", 10_000, 500, device)
+
+
+def metrics_against(real: torch.Tensor, cfg: DictConfig) -> ImageMetrics:
+    """``ImageMetrics`` for these real features with the KID and precision/recall settings of ``cfg``."""
+    return ImageMetrics(real, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, pr_k=cfg.pr_k)
+
+
+def reference_features(dm: Any, split: str, cfg: DictConfig, extractor: torch.nn.Module,
+                       device: torch.device) -> tuple[torch.Tensor, str, int]:
+    """Features of ``metrics.num_real`` real images of ``split`` (at most the split's size), read
+    from the cache when there; also their key and count."""
+    images = dm.reference_images(split)
+    count = min(real_count(cfg, device), len(images))
+    key = dm.reference_key(split)
+    with counting(count, f"real statistics ({key})") as advance:
+        features = real_features(images, key, count, extractor, cfg.cache_dir, cfg.batch_size, device, advance)
+    return features, key, count
 
 
 def build_extractor(metrics_cfg: DictConfig | dict) -> torch.nn.Module | None:
@@ -83,6 +111,9 @@ class Evaluation(L.Callback):
             return  # 2-D points: the mode-coverage callback measures those
         split = self.real_split(datamodule)
         datamodule.check_reference_split(split)
+        cpu = torch.device("cpu")  # a count below 2 stops the run here, not at the first evaluation
+        sample_count(self.cfg, cpu)
+        real_count(self.cfg, cpu)
         self.extractor = build_extractor(self.cfg)
         self.enabled = self.extractor is not None
 
@@ -103,24 +134,11 @@ class Evaluation(L.Callback):
         self.extractor.to(device)
         dm = trainer.datamodule
         split = self.real_split(dm)
-        num_real = auto_count(self.cfg.num_real, 10_000, 500, device.type == "cuda")
-        key = dm.reference_key(split)
         if trainer.is_global_zero:  # rank 0 computes (or reads) and caches; the others read the cache
-            self.metrics = ImageMetrics(self._real(dm, split, num_real, key, device), **self._metric_args())
+            self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
         trainer.strategy.barrier("real statistics")
         if not trainer.is_global_zero:
-            self.metrics = ImageMetrics(self._real(dm, split, num_real, key, device), **self._metric_args())
-
-    def _real(self, dm: Any, split: str, count: int, key: str, device: torch.device) -> torch.Tensor:
-        images = dm.reference_images(split)
-        count = min(count, len(images))
-        with counting(count, f"real statistics ({key})", enabled=True) as advance:
-            return real_features(images, key, count, self.extractor, self.cfg.cache_dir,
-                                 self.cfg.batch_size, device, advance)
-
-    def _metric_args(self) -> dict:
-        return {"kid_subsets": self.cfg.kid_subsets, "kid_subset_size": self.cfg.kid_subset_size,
-                "pr_k": self.cfg.pr_k}
+            self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
 
     # ---- during training ---------------------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -143,20 +161,15 @@ class Evaluation(L.Callback):
         self.last_images_seen = pl_module.images_seen
         started = time.perf_counter()
         device = pl_module.device
-        total = auto_count(self.cfg.num_samples, 10_000, 250, device.type == "cuda")
+        total = sample_count(self.cfg, device)
         world, rank = trainer.world_size, trainer.global_rank
         local = math.ceil(total / world)
         # Own RNG (not the global one), so evaluating never changes the training trajectory.
         rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
-
-        def generate(n: int) -> torch.Tensor:
-            z = torch.randn(n, pl_module.hparams.z_dim, generator=rng)
-            labels = torch.randint(pl_module.num_classes, (n,), generator=rng) if pl_module.conditional else None
-            return pl_module.generate(z.to(device), None if labels is None else labels.to(device))
-
         what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
         with counting(local, what, enabled=trainer.is_global_zero) as advance:
-            feats, logits = generated_features(generate, local, self.extractor, self.cfg.batch_size, device, advance)
+            feats, logits = generated_features(lambda n: pl_module.sample(n, rng), local, self.extractor,
+                                               self.cfg.batch_size, device, advance)
         feats = self._gather(pl_module, feats)[:total]
         logits = self._gather(pl_module, logits)[:total] if logits is not None else None
         scores = self.metrics.compute(feats, logits)

@@ -5,7 +5,7 @@ one generator step. Lightning's ``global_step`` counts both optimizers' steps, s
 iteration is ``n_critic + 1`` global steps; progress is logged as ``progress/g_iters`` and
 ``progress/kimg`` (thousands of real images shown to the discriminator, all ranks together).
 
-The surface used by callbacks and evaluation: ``generate``, ``generate_fixed``, ``sample_shape``,
+The surface used by callbacks and evaluation: ``generate``, ``sample``, ``generate_fixed``, ``sample_shape``,
 ``num_classes``, ``conditional``, ``kimg``, ``optimizer_steps_per_g_iter`` and the
 ``g_iters``/``images_seen`` counters.
 """
@@ -173,6 +173,14 @@ class GAN(L.LightningModule):
                                        ).float()
         finally:
             net.train(was_training)
+
+    def sample(self, n: int, rng: torch.Generator) -> Tensor:
+        """``n`` samples whose latents (then labels, for conditional models) come from ``rng`` on the
+        CPU: evaluation and sampling never draw from the global RNG, so training is unaffected and
+        a seed gives the same latents on any device."""
+        z = torch.randn(n, self.hparams.z_dim, generator=rng)
+        labels = torch.randint(self.num_classes, (n,), generator=rng) if self.conditional else None
+        return self.generate(z, labels)
 
     def generate_fixed(self) -> Tensor:
         """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""

@@ -66,7 +66,7 @@ class ProGAN(GAN):
         if self.conditional or len(self.sample_shape) != 3:
             raise GanforgeError("progan grows unconditional image models; use image data and conditional=false")
         self.schedule = GrowthSchedule(self.generator.num_stages, fade_kimg, stable_kimg)
-        self.batch_sizes = {int(k): int(v) for k, v in (batch_sizes or {}).items()}
+        self.batch_sizes = self.hparams.batch_sizes
         self.final_resolution = int(self.sample_shape[-1])
         self._step_stage: tuple[int, float] | None = None
 
@@ -76,9 +76,9 @@ class ProGAN(GAN):
         """Fixed for the length of a training step (the counters move inside it), else from kimg."""
         return self._step_stage if self._step_stage is not None else self.schedule.at(self.kimg)
 
-    @property
-    def resolution(self) -> int:
-        return 4 * 2 ** self.stage_alpha[0]
+    @staticmethod
+    def stage_resolution(stage: int) -> int:
+        return 4 * 2**stage
 
     @property
     def evaluation_ready(self) -> bool:
@@ -87,7 +87,7 @@ class ProGAN(GAN):
         return stage == self.schedule.num_stages - 1 and alpha >= 1.0
 
     def stage_batch_size(self, stage: int, available: int) -> int:
-        return min(self.batch_sizes.get(4 * 2**stage, available), available)
+        return min(self.batch_sizes.get(self.stage_resolution(stage), available), available)
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
@@ -105,7 +105,7 @@ class ProGAN(GAN):
         real, labels = batch
         n = self.stage_batch_size(stage, real.shape[0])
         real, labels = real[:n], labels[:n]
-        size = 4 * 2**stage
+        size = self.stage_resolution(stage)
         if real.shape[-1] != size:
             real = F.adaptive_avg_pool2d(real, size)
         return real, labels
@@ -135,4 +135,4 @@ class ProGAN(GAN):
             self._step_stage = None
         if self._log_now():
             self.log_dict({"progress/stage": float(stage), "progress/alpha": float(alpha),
-                           "progress/resolution": float(4 * 2**stage)}, on_step=True, on_epoch=False)
+                           "progress/resolution": float(self.stage_resolution(stage))}, on_step=True, on_epoch=False)
