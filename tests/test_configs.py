@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import CONF, ROOT, compose_cfg
 from hydra.utils import instantiate
 
@@ -24,7 +25,7 @@ def test_the_groups_the_readme_promises_exist():
 
 @pytest.mark.parametrize("name", GROUPS["data"])
 def test_data_configs_instantiate(tmp_path, name):
-    extra = [f"data.root={tmp_path}"] if name == "image_folder" else []
+    extra = [f"data.root={tmp_path}"] if name in ("image_folder", "sr_folder") else []
     cfg = compose_cfg(tmp_path, [f"data={name}", *extra])
     dm = build(cfg.data, "data")
     assert len(dm.sample_shape) in (1, 3) and dm.batch_size > 0
@@ -34,6 +35,11 @@ def test_data_configs_instantiate(tmp_path, name):
 def test_model_configs_instantiate(tmp_path, name):
     cfg = compose_cfg(tmp_path, [f"model={name}"])
     model = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=10)
+    if model.learns_from_pairs:  # SRResNet / SRGAN: x4 by default
+        assert model.super_resolve(torch.zeros(2, 3, 8, 8)).shape == (2, 3, 32, 32)
+        optimizers = model.configure_optimizers()
+        assert len(optimizers) == 2 if model.adversarial else isinstance(optimizers, torch.optim.Optimizer)
+        return
     assert model.generate(n=2).shape == (2, 1, 32, 32)
     assert len(model.configure_optimizers()) == 2
 

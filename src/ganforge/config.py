@@ -5,12 +5,16 @@ from __future__ import annotations
 from omegaconf import OmegaConf
 
 
-def optimizer_steps(g_iters: int | None, n_critic: int) -> int:
+def optimizer_steps(g_iters: int | None, n_critic: int, pretrain: int = 0) -> int:
     """Lightning ``global_step`` after ``g_iters`` generator iterations: each takes ``n_critic``
-    discriminator steps and one generator step. ``None`` -> -1 (no step limit)."""
+    discriminator steps and one generator step, except the first ``pretrain`` (generator only,
+    SRGAN's SRResNet phase). ``None`` -> -1 (no step limit)."""
     if g_iters is None:
         return -1
-    return int(g_iters) * (int(n_critic) + 1)
+    pretrain = int(pretrain or 0)
+    if pretrain > int(g_iters):
+        raise ValueError(f"model.pretrain_steps ({pretrain}) is longer than the run (g_iters={g_iters})")
+    return pretrain + (int(g_iters) - pretrain) * (int(n_critic) + 1)
 
 
 def auto_precision(accelerator: str = "auto") -> str:

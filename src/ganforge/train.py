@@ -13,8 +13,9 @@ from typing import Any
 
 import lightning as L
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.errors import GanforgeError
@@ -39,6 +40,9 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         if isinstance(cause, (ValueError, TypeError)) and cause is not err:
             raise GanforgeError(f"{where}: {cause}") from err
         raise GanforgeError(f"{where}: {err}") from err
+    except InterpolationResolutionError as err:  # a resolver's own check (e.g. pretrain_steps vs g_iters)
+        cause = err.__cause__ if isinstance(err.__cause__, ValueError) else err
+        raise GanforgeError(f"{where}: {cause}") from err
 
 
 def build_all(group: DictConfig | None, where: str) -> list[Any]:
@@ -46,6 +50,23 @@ def build_all(group: DictConfig | None, where: str) -> list[Any]:
     if not group:
         return []
     return [build(node, f"{where}.{name}") for name, node in group.items() if node and "_target_" in node]
+
+
+def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
+    """Models that learn from (low-res, high-res) pairs (``learns_from_pairs``) need paired data,
+    and the others need samples: say so before building the model, whose own checks would
+    otherwise complain about sizes."""
+    try:
+        pairs = bool(getattr(get_class(model_cfg._target_), "learns_from_pairs", False))
+    except Exception as err:
+        raise GanforgeError(f"model._target_={model_cfg.get('_target_')} is not an importable class ({err})") from err
+    paired = bool(getattr(datamodule, "paired", False))
+    if pairs and not paired:
+        raise GanforgeError(f"{model_cfg._target_} learns super-resolution from (low-res, high-res) pairs and "
+                            f"{type(datamodule).__name__} has none: use data=sr_folder data.root=<folder of photos>")
+    if paired and not pairs:
+        raise GanforgeError(f"{model_cfg._target_} maps noise to samples, but {type(datamodule).__name__} yields "
+                            "(low-res, high-res) pairs for super-resolution: use model=srresnet or model=srgan")
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -61,8 +82,11 @@ def run(cfg: DictConfig) -> float | None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     datamodule = build(cfg.data, "data")
+    check_data_kind(cfg.model, datamodule)
     model = build(cfg.model, "model", sample_shape=list(datamodule.sample_shape),
                   num_classes=datamodule.num_classes)
+    if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
+        model.before_fit(datamodule)
     datamodule.prepare_data()
     datamodule.setup("fit")
 

@@ -55,7 +55,8 @@ class GanProgressBar(ProgressBar):
             return
         self._start = (time.monotonic(), pl_module.images_seen)
         per_iter = getattr(pl_module, "optimizer_steps_per_g_iter", 1)
-        self._total = trainer.max_steps // per_iter if trainer.max_steps and trainer.max_steps > 0 else None
+        g_iters_in = getattr(pl_module, "g_iters_in", lambda steps: steps // per_iter)  # SRGAN: phases differ
+        self._total = g_iters_in(trainer.max_steps) if trainer.max_steps and trainer.max_steps > 0 else None
         console = Console(stderr=True)
         if console.is_terminal:
             self._progress = Progress(

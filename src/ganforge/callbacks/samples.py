@@ -53,6 +53,8 @@ class SampleGrid(L.Callback):
         self._real_points: Tensor | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not hasattr(pl_module, "generate_fixed"):  # super-resolution: SRValidation's panels instead
+            return
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
         g = pl_module.g_iters
@@ -60,7 +62,7 @@ class SampleGrid(L.Callback):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if pl_module.g_iters != self._last_rendered:
+        if hasattr(pl_module, "generate_fixed") and pl_module.g_iters != self._last_rendered:
             self.render(trainer, pl_module)
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:

@@ -81,6 +81,8 @@ class GAN(L.LightningModule):
     penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
     DiffAugment, an EMA generator. Separate optimizer configs give TTUR."""
 
+    learns_from_pairs = False  # noise -> samples; train.run refuses (low-res, high-res) pair data
+
     def __init__(
         self,
         generator: dict,

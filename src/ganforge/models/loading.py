@@ -25,7 +25,9 @@ def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.Light
         raise GanforgeError(f"ckpt_path={path} is not a Lightning checkpoint of a ganforge model")
     module_name, _, class_name = checkpoint.get("ganforge_class", "ganforge.models.gan.GAN").rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name)
-    module = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
+    # Starting weights from another checkpoint (SRGAN's generator_ckpt) are replaced by these anyway.
+    overrides = {"generator_ckpt": None} if "generator_ckpt" in checkpoint["hyper_parameters"] else {}
+    module = cls.load_from_checkpoint(path, map_location=device, weights_only=True, **overrides)
     return module.eval()  # on_load_checkpoint restored the counters (g_iters, images_seen)
 
 

@@ -38,7 +38,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 # How the model runs, not what it is: a run may resume with these changed (e.g. on another device).
-EXECUTION_KEYS = frozenset({"compile", "channels_last"})
+# generator_ckpt only gives starting weights, which the resumed checkpoint replaces.
+EXECUTION_KEYS = frozenset({"compile", "channels_last", "generator_ckpt"})
 
 
 def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:

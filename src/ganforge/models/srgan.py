@@ -1,0 +1,230 @@
+"""SRGAN (Ledig et al. 2017) and SRResNet: a LightningModule of its own, because its batches are
+(low-res, high-res) pairs rather than noise.
+
+Each training batch is one generator iteration (``g_iters``). Without ``adversarial`` (SRResNet)
+it is one generator step on the pixel MSE. With it (SRGAN), the first ``pretrain_steps``
+iterations are SRResNet steps, then every iteration is one discriminator step and one generator
+step on ``content + adversarial_weight * adversarial`` (the paper's 1e-3), where the content loss
+is the pixel MSE or the VGG54 feature loss. ``generator_ckpt`` starts from a trained SRResNet.
+Lightning's ``global_step`` counts optimizer steps: 1 per pretraining iteration, 2 after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.nn import functional as F
+
+from ganforge.errors import GanforgeError
+from ganforge.losses import get_loss
+from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
+from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
+
+CONTENT_LOSSES = ("pixel", "vgg54")
+VGG_RESCALE = 1 / 12.75  # the paper rescales the VGG feature maps by 1/12.75 (MSE-comparable magnitudes)
+
+
+def load_vgg(weights: str | None) -> VGGFeatures:
+    """VGG19 features for the content loss; a ``GanforgeError`` naming the fix when the ImageNet
+    weights are neither in the torch hub cache nor downloadable."""
+    try:
+        with torch.random.fork_rng():  # building VGG draws initial weights: keep the run's RNG as it is
+            return VGGFeatures(weights)
+    except Exception as err:  # URLError, HTTPError, OSError, a truncated file: all mean "no weights"
+        from torch.hub import get_dir
+
+        raise GanforgeError(
+            f"the VGG54 content loss needs torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth, 548 MB) and "
+            f"they could not be loaded ({type(err).__name__}: {err}). Put the file in {get_dir()}/checkpoints/, "
+            "allow the download, or train with the pixel loss: model.content_loss=pixel") from None
+
+
+def plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+class SRGAN(L.LightningModule):
+    learns_from_pairs = True  # train.run refuses data that is not (low-res, high-res) pairs
+    def __init__(
+        self,
+        generator: dict,
+        discriminator: dict | None,
+        optimizer_g: dict,
+        optimizer_d: dict | None,
+        sample_shape: list[int],
+        num_classes: int = 0,
+        scale: int = 4,
+        adversarial: bool = True,
+        content_loss: str = "vgg54",
+        adversarial_weight: float = 1e-3,
+        loss: str = "non_saturating",
+        pretrain_steps: int = 0,
+        generator_ckpt: str | None = None,
+        vgg_weights: str | None = "imagenet",
+        n_critic: int = 1,
+    ) -> None:
+        super().__init__()
+        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        hparams["sample_shape"] = [int(s) for s in sample_shape]
+        self.save_hyperparameters(hparams)
+        self.automatic_optimization = False
+        if content_loss not in CONTENT_LOSSES:
+            raise GanforgeError(f"model.content_loss must be one of {', '.join(CONTENT_LOSSES)}, got {content_loss!r}")
+        if adversarial and (discriminator is None or optimizer_d is None):
+            raise GanforgeError("model.adversarial=true needs model.discriminator and model.optimizer_d")
+        if pretrain_steps < 0:
+            raise GanforgeError(f"model.pretrain_steps must be 0 or more, got {pretrain_steps}")
+        if n_critic != (1 if adversarial else 0):
+            raise GanforgeError(f"model.n_critic must be {1 if adversarial else 0} for "
+                                f"{'SRGAN' if adversarial else 'SRResNet'} (it sets the optimizer steps per iteration)")
+        self.scale, self.adversarial = int(scale), adversarial
+        self.sample_shape = tuple(hparams["sample_shape"])
+        self.generator = instantiate(hparams["generator"], scale=self.scale)
+        self.discriminator = instantiate(hparams["discriminator"]) if adversarial else None
+        self.loss = get_loss(loss)
+        # Frozen VGG kept out of the module tree (80 MB that every checkpoint would otherwise carry),
+        # loaded by before_fit: inference (upscale.py, load_module) never needs its weights.
+        self._vgg: tuple[VGGFeatures, ...] = ()
+        if generator_ckpt:
+            self.load_generator(generator_ckpt)
+        self.g_iters = self.d_steps = self.images_seen = 0
+        self._pending_rng: dict | None = None
+
+    # ---- the surface for callbacks, upscale.py and the progress display ------------------------
+    @property
+    def kimg(self) -> float:
+        return self.images_seen / 1000.0
+
+    @property
+    def pretraining(self) -> bool:
+        return not self.adversarial or self.g_iters < self.hparams.pretrain_steps
+
+    @property
+    def optimizer_steps_per_g_iter(self) -> int:
+        return 1 if self.pretraining else 2
+
+    def g_iters_in(self, optimizer_steps: int) -> int:
+        """Generator iterations in a run of ``optimizer_steps`` Lightning steps (for progress display)."""
+        pretrain = self.hparams.pretrain_steps if self.adversarial else optimizer_steps
+        if optimizer_steps <= pretrain:
+            return optimizer_steps
+        return pretrain + (optimizer_steps - pretrain) // 2
+
+    @torch.no_grad()
+    def super_resolve(self, lr: Tensor) -> Tensor:
+        """LR batch in [-1, 1] -> SR batch in [-1, 1] (eval mode, float32)."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(lr.to(self.device)).float().clamp(-1.0, 1.0)
+        finally:
+            self.generator.train(was_training)
+
+    def bicubic(self, lr: Tensor) -> Tensor:
+        return bicubic_upscale(lr, self.scale)
+
+    def load_generator(self, path: str) -> None:
+        """Generator weights from a checkpoint of this class (e.g. a ``model=srresnet`` run)."""
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise GanforgeError(f"model.generator_ckpt={path} does not exist") from None
+        except Exception as err:
+            raise GanforgeError(f"model.generator_ckpt={path} is not a readable checkpoint ({err})") from None
+        weights = {k.removeprefix("generator."): v for k, v in checkpoint.get("state_dict", {}).items()
+                   if k.startswith("generator.")}
+        saved_scale = checkpoint.get("hyper_parameters", {}).get("scale")
+        if not weights or saved_scale is None:
+            raise GanforgeError(f"model.generator_ckpt={path} is not a checkpoint of model=srresnet or model=srgan")
+        if int(saved_scale) != self.scale:
+            raise GanforgeError(f"model.generator_ckpt={path} was trained for x{saved_scale}, this run is "
+                                f"x{self.scale} (data.scale)")
+        try:
+            self.generator.load_state_dict(weights)
+        except RuntimeError as err:
+            raise GanforgeError(f"model.generator_ckpt={path} has another generator architecture than "
+                                f"model.generator: {str(err).splitlines()[0]} ...") from None
+
+    # ---- training ----------------------------------------------------------------------------
+    def before_fit(self, datamodule: Any) -> None:
+        """Called by ``train.run`` before the trainer starts: the data's scale must match, and the
+        VGG weights of the content loss must load."""
+        if getattr(datamodule, "scale", self.scale) != self.scale:
+            raise GanforgeError(f"model.scale={self.scale} but data.scale={datamodule.scale}")
+        self.load_content_network()
+
+    def load_content_network(self) -> None:
+        if self.adversarial and self.hparams.content_loss == "vgg54" and not self._vgg:
+            self._vgg = (load_vgg(self.hparams.vgg_weights),)
+
+    def on_fit_start(self) -> None:
+        self.load_content_network()  # when fit is called without train.run
+
+    def configure_optimizers(self):
+        opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
+        if not self.adversarial:
+            return opt_g
+        return [opt_g, instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())]
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:
+            restore_rng(self._pending_rng)
+            self._pending_rng = None
+
+    def content(self, sr: Tensor, hr: Tensor) -> Tensor:
+        if not self._vgg:
+            return F.mse_loss(sr, hr)
+        vgg = self._vgg[0].to(self.device)
+        return F.mse_loss(vgg(sr) * VGG_RESCALE, vgg(hr) * VGG_RESCALE)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        lr, hr = batch
+        optimizers = self.optimizers()
+        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
+        metrics: dict[str, Tensor | float] = {}
+        sr = self.generator(lr)
+        if self.pretraining:
+            loss_g = F.mse_loss(sr.float(), hr.float())
+            metrics["train/loss_pixel"] = loss_g.detach()
+        else:
+            opt_d = optimizers[1]
+            d_real = self.discriminator(hr).float()
+            d_fake = self.discriminator(sr.detach()).float()
+            loss_d = self.loss.discriminator(d_real, d_fake)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
+            self.d_steps += 1
+            content = self.content(sr.float(), hr.float())
+            adversarial = self.loss.generator(self.discriminator(sr).float())
+            loss_g = content + self.hparams.adversarial_weight * adversarial
+            metrics.update({"train/loss_d": loss_d.detach(), "train/d_real": d_real.detach().mean(),
+                            "train/d_fake": d_fake.detach().mean(), "train/loss_content": content.detach(),
+                            "train/loss_adversarial": adversarial.detach()})
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.g_iters += 1
+        self.images_seen += hr.shape[0] * self.trainer.world_size
+        metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
+                        "progress/kimg": self.kimg})
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=hr.shape[0])
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["ganforge_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        checkpoint["rng"] = capture_rng()
+        checkpoint["counters"] = {"g_iters": self.g_iters, "d_steps": self.d_steps, "images_seen": self.images_seen}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_same_hparams(checkpoint.get("hyper_parameters", {}), dict(self.hparams))
+        self._pending_rng = checkpoint.get("rng")
+        counters = checkpoint.get("counters", {})
+        self.g_iters = int(counters.get("g_iters", 0))
+        self.d_steps = int(counters.get("d_steps", 0))
+        self.images_seen = int(counters.get("images_seen", 0))

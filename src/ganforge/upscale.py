@@ -1,0 +1,96 @@
+"""``run(cfg)`` of ``upscale.py``: super-resolve any image, or every image of a folder, with a
+trained SRResNet/SRGAN checkpoint. Images larger than ``tile`` LR pixels are processed in tiles
+with ``tile_overlap`` pixels of context on each side, of which only the centre is kept: with an
+overlap at least the generator's receptive radius the result equals the whole-image pass."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from torchvision.io import write_png
+
+from ganforge.data.sr import IMAGE_SUFFIXES, image_files, read_rgb
+from ganforge.data.stream import uint8_to_unit
+from ganforge.errors import GanforgeError
+from ganforge.metrics.features import to_uint8
+from ganforge.models.loading import load_module, pick_device
+from ganforge.reporting import counting
+
+log = logging.getLogger(__name__)
+
+
+def upscale_tiled(fn: Callable[[Tensor], Tensor], lr: Tensor, scale: int, tile: int, overlap: int) -> Tensor:
+    """``fn`` (an LR -> SR map) over (1, C, H, W) ``lr``, whole when it fits in ``tile`` px,
+    else tile by tile: each tile's core of ``tile - 2 * overlap`` px is computed with ``overlap``
+    px of context on every side (where the image has them) and pasted into the output."""
+    _, channels, h, w = lr.shape
+    if h <= tile and w <= tile:
+        return fn(lr)
+    core = tile - 2 * overlap
+    if core < 1:
+        raise GanforgeError(f"tile ({tile}) must be larger than twice tile_overlap ({overlap})")
+    out = torch.empty(1, channels, h * scale, w * scale, device=lr.device)
+    for y0 in range(0, h, core):
+        for x0 in range(0, w, core):
+            y1, x1 = min(y0 + core, h), min(x0 + core, w)
+            ya, xa, yb, xb = max(0, y0 - overlap), max(0, x0 - overlap), min(h, y1 + overlap), min(w, x1 + overlap)
+            piece = fn(lr[..., ya:yb, xa:xb])
+            out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
+                ..., (y0 - ya) * scale : (y1 - ya) * scale, (x0 - xa) * scale : (x1 - xa) * scale]
+    return out
+
+
+def plan(source: Path, target: Path, scale: int) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: a file to a file (or into a folder), a folder to a folder of PNGs."""
+    if source.is_dir():
+        if target.exists() and not target.is_dir():
+            raise GanforgeError(f"input={source} is a folder, so output must be a folder; {target} is a file")
+        return [(f, target / f.relative_to(source).with_suffix(".png")) for f in image_files(source)]
+    if not source.is_file():
+        raise GanforgeError(f"input={source} does not exist")
+    if source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GanforgeError(f"input={source} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if target.is_dir():
+        return [(source, target / f"{source.stem}_x{scale}.png")]
+    if target.suffix.lower() != ".png":
+        raise GanforgeError(f"output={target}: upscale.py writes PNG files; name it *.png (or give a folder)")
+    return [(source, target)]
+
+
+def run(cfg: DictConfig) -> list[Path]:
+    if not cfg.get("input") or not cfg.get("output"):
+        raise GanforgeError("set input=<image or folder> and output=<file.png or folder>")
+    if int(cfg.tile) < 16 or int(cfg.tile_overlap) < 0:
+        raise GanforgeError(f"tile must be at least 16 px and tile_overlap 0 or more, got {cfg.tile}, "
+                            f"{cfg.tile_overlap}")
+    source, target = Path(cfg.input).expanduser(), Path(cfg.output).expanduser()
+    plan(source, target, 1)  # bad paths fail before the checkpoint is read
+    module = load_module(cfg.ckpt_path, pick_device(cfg.device))
+    if not hasattr(module, "super_resolve"):
+        raise GanforgeError(f"ckpt_path={cfg.ckpt_path} is a {type(module).__name__}, not a super-resolution "
+                            "model (train one with model=srresnet or model=srgan)")
+    scale = module.scale
+    jobs = plan(source, target, scale)
+    written = []
+    with counting(len(jobs), f"upscaling x{scale}") as advance:
+        for source, target in jobs:
+            try:
+                image = read_rgb(source)
+            except (OSError, ValueError) as err:
+                log.warning("skipped %s: not a readable image (%s)", source, err)
+                advance(1)
+                continue
+            lr = uint8_to_unit(image).unsqueeze(0).to(module.device)
+            sr = upscale_tiled(module.super_resolve, lr, scale, int(cfg.tile), int(cfg.tile_overlap))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_png(to_uint8(sr.cpu())[0], str(target))
+            log.info("%s (%dx%d) -> %s (%dx%d)", source, image.shape[2], image.shape[1], target,
+                     sr.shape[3], sr.shape[2])
+            written.append(target)
+            advance(1)
+    return written
