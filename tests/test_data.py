@@ -185,3 +185,32 @@ def test_bad_image_settings():
         ImageFolderImages("x", resolution=32, channels=2)
     with pytest.raises(GanforgeError, match="unknown torchvision set 'svhn'"):
         TorchvisionImages("svhn", "x")
+
+
+def test_every_lightning_epoch_is_a_full_pass(tmp_path):
+    """Lightning stops a sized iterable after len() batches without asking for one more; the stream
+    must still start the next epoch with a fresh permutation (a bug once left every second epoch
+    empty, so `max_epochs=20` trained 10 passes)."""
+    import lightning as L
+
+    from ganforge.models.gan import GAN
+
+    class Count(L.Callback):
+        def __init__(self) -> None:
+            self.per_epoch: dict[int, int] = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.per_epoch[trainer.current_epoch] = self.per_epoch.get(trainer.current_epoch, 0) + 1
+
+    stream = InMemoryBatches(torch.randn(40, 2), torch.zeros(40, dtype=torch.long), batch_size=8)
+    model = GAN(generator={"_target_": "ganforge.nets.mlp.MLPGenerator", "hidden": [8]},
+                discriminator={"_target_": "ganforge.nets.mlp.MLPDiscriminator", "hidden": [8]},
+                optimizer_g={"_target_": "torch.optim.Adam", "_partial_": True},
+                optimizer_d={"_target_": "torch.optim.Adam", "_partial_": True}, sample_shape=[2], z_dim=2)
+    count = Count()
+    trainer = L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[count],
+                        default_root_dir=tmp_path)
+    trainer.fit(model, train_dataloaders=stream)
+    assert count.per_epoch == {0: 5, 1: 5, 2: 5}
+    assert model.d_steps == 15 and stream.epoch == 2

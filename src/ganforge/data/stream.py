@@ -61,13 +61,17 @@ class InMemoryBatches:
         return perm[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        # A finished pass rolls over here, when the next one starts, not after the last yield:
+        # Lightning stops a sized iterable after len() batches without asking for one more, so
+        # code after the loop would never run and every second epoch would be empty.
+        if self.batch >= len(self):
+            self.epoch, self.batch = self.epoch + 1, 0
         perm = self._permutation()
         while self.batch < len(self):
             idx = perm[self.batch * self.batch_size : (self.batch + 1) * self.batch_size]
             self.batch += 1
             batch = self.samples[idx]
             yield (self.to_sample(batch) if self.to_sample else batch), self.labels[idx]
-        self.epoch, self.batch = self.epoch + 1, 0
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "batch": self.batch}
