@@ -46,8 +46,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def compose_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
-    """The config train.py would get for ``overrides``, with paths under ``tmp_path``."""
+def compose_cfg(tmp_path: Path, overrides: list[str], keep_hydra: bool = False) -> DictConfig:
+    """The config train.py would get for ``overrides``, with paths under ``tmp_path`` (with the
+    ``hydra`` node when ``keep_hydra``, as a launcher sees it)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
@@ -56,8 +57,9 @@ def compose_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
+    if not keep_hydra:
+        with open_dict(cfg):
+            del cfg.hydra
     return cfg
 
 

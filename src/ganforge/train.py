@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.errors import GanforgeError
+from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,84 @@ def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
                             "(low-res, high-res) pairs for super-resolution: use model=srresnet or model=srgan")
 
 
+def resume_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint this run directory already holds: a requeued SLURM job restarts in the
+    same directory, with Lightning's ``hpc_ckpt_*.ckpt`` (saved on the pre-timeout signal) and/or
+    ``checkpoints/last.ckpt``. None for a fresh directory."""
+    candidates = [*output_dir.glob("hpc_ckpt_*.ckpt"), output_dir / "checkpoints" / "last.ckpt"]
+    existing = [p for p in candidates if p.is_file()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+
+
+def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
+    """The number returned to sweepers. ``objective: auto`` is ``val/fid`` for images and
+    ``val/mode_error`` for 2-D mixtures (both lower-is-better). NaN or inf (a diverged run)
+    becomes ``objective_penalty``, so a search goes on and learns to avoid that region."""
+    name = cfg.get("objective")
+    if not name:
+        return None
+    if name == "auto":
+        name = next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
+        if name is None:
+            raise GanforgeError("objective=auto needs val/fid (image metrics; are the Inception weights there?) "
+                                "or val/mode_error (ring8/grid25), and this run logged neither")
+    if name not in metrics:
+        raise GanforgeError(f"objective={name} was not logged by this run; logged: {', '.join(sorted(metrics))}")
+    value = float(metrics[name])
+    if not math.isfinite(value):
+        penalty = float(cfg.get("objective_penalty", 1e6))
+        log.warning("objective %s is %s; returning objective_penalty=%g", name, value, penalty)
+        return penalty
+    return value
+
+
 def run(cfg: DictConfig) -> float | None:
-    """Train one run. Every check that can fail runs before the first training step."""
+    """Train one run and write its ``summary.json`` (also when it fails), then return the objective."""
+    output_dir = Path(cfg.paths.output_dir)
+    state: dict[str, Any] = {}
+    try:
+        objective = _fit(cfg, state)
+    except BaseException as err:
+        if state.get("is_global_zero", True):
+            write_job_summary(output_dir, "failed", _plain_metrics(state), _checkpoints(output_dir),
+                              error=f"{type(err).__name__}: {err}")
+            _refresh_sweep_table()
+        raise
+    if state.get("is_global_zero", True):
+        write_job_summary(output_dir, "finished", _plain_metrics(state), _checkpoints(output_dir), objective)
+        _refresh_sweep_table()
+    return objective
+
+
+def _plain_metrics(state: dict[str, Any]) -> dict[str, float]:
+    trainer = state.get("trainer")
+    if trainer is None:
+        return {}
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+
+
+def _checkpoints(output_dir: Path) -> dict[str, str]:
+    folder = output_dir / "checkpoints"
+    found = {"last": folder / "last.ckpt", "best": folder / "best_fid.ckpt"}
+    return {k: str(v) for k, v in found.items() if v.is_file()}
+
+
+def _refresh_sweep_table() -> None:
+    root = sweep_dir()
+    if root is not None and root.is_dir():
+        write_sweep_table(root)
+
+
+def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
+    """Every check that can fail runs before the first training step."""
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
         raise GanforgeError(f"ckpt_path={ckpt_path} does not exist")
+    if not ckpt_path and cfg.get("auto_resume", True) and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
+        found = resume_checkpoint(Path(cfg.paths.output_dir))
+        if found is not None:
+            log.info("resuming from %s (this run directory already has a checkpoint: a requeued job)", found)
+            ckpt_path = str(found)
     if cfg.get("g_iters") is not None and int(cfg.g_iters) < 1:
         raise GanforgeError(f"g_iters must be a positive number of generator iterations, got {cfg.g_iters}")
     for noise in (".*ModelCheckpoint with manual optimization.*", ".*treespec.*"):
@@ -96,6 +172,7 @@ def run(cfg: DictConfig) -> float | None:
             callback.before_fit(datamodule)
     loggers = build_all(cfg.get("logger"), "logger")
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    state.update(trainer=trainer, is_global_zero=trainer.is_global_zero)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
@@ -111,16 +188,18 @@ def run(cfg: DictConfig) -> float | None:
 
             wandb.finish()  # one W&B run per job, also between multirun jobs
 
-    objective = cfg.get("objective")
-    value = trainer.callback_metrics.get(objective) if objective else None
-    return float(value) if value is not None else None
+    return objective_value(cfg, trainer.callback_metrics)
 
 
 @contextlib.contextmanager
 def user_errors_to_exit() -> Iterator[None]:
-    """Print a ``GanforgeError`` as one line on stderr and exit with status 2 (no traceback)."""
+    """Print a ``GanforgeError`` as one line on stderr and exit with status 2 (no traceback). In a
+    ``-m`` sweep the error is raised on, so Hydra marks just this job failed (an Optuna search
+    goes on within ``max_failure_rate``) instead of the exit ending the whole sweep."""
     try:
         yield
     except GanforgeError as err:
         print(f"error: {err}", file=sys.stderr)
+        if in_multirun():
+            raise
         sys.exit(2)

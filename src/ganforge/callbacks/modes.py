@@ -1,4 +1,5 @@
-"""Logs the 2-D mode-collapse metrics (val/modes, val/hq_ratio, val/reverse_kl) every N generator
+"""Logs the 2-D mode-collapse metrics (val/modes, val/hq_ratio, val/reverse_kl, and val/mode_error =
+missed-mode share + off-mode share, the search objective) every N generator
 iterations and at the end, for datamodules that describe a Gaussian mixture (``mixture_means``
 and ``mixture_std`` attributes); does nothing for other data."""
 
@@ -41,6 +42,9 @@ class ModeCoverage(L.Callback):
         generator = torch.Generator(device="cpu").manual_seed(pl_module.g_iters)
         z = torch.randn(self.num_samples, pl_module.hparams.z_dim, generator=generator)
         points = pl_module.generate(z.to(pl_module.device))
-        self.latest = {f"val/{k}": v for k, v in mode_metrics(points, *mixture, self.threshold).items()}
+        scores = mode_metrics(points, *mixture, self.threshold)
+        # One lower-is-better number for searches: share of modes missed plus share of off-mode samples.
+        scores["mode_error"] = (1.0 - scores["modes"] / len(mixture[0])) + (1.0 - scores["hq_ratio"])
+        self.latest = {f"val/{k}": v for k, v in scores.items()}
         publish(trainer, pl_module, self.latest)
         return self.latest

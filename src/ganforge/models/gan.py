@@ -294,7 +294,8 @@ class GAN(L.LightningModule):
 
         if log_now:
             metrics.update({"progress/g_iters": float(self.g_iters), "progress/kimg": self.kimg})
-            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
+            # Under DDP the logged values are means over ranks (one all-reduce, on logging steps only).
+            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n, sync_dist=self.trainer.world_size > 1)
 
     def _schedulers(self) -> list:
         if self.hparams.lr_decay_start is None:

@@ -211,9 +211,12 @@ class SRGAN(L.LightningModule):
         opt_g.step()
         self.g_iters += 1
         self.images_seen += hr.shape[0] * self.trainer.world_size
-        metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
-                        "progress/kimg": self.kimg})
-        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=hr.shape[0])
+        connector = getattr(self.trainer, "_logger_connector", None)
+        if connector is None or connector.should_update_logs:  # logging steps only (see GAN._log_now)
+            metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
+                            "progress/kimg": self.kimg})
+            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=hr.shape[0],
+                          sync_dist=self.trainer.world_size > 1)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -1,0 +1,182 @@
+"""Scale and experiment management: 2-process CPU DDP, -m sweeps with their summary table and
+W&B group, the Optuna search (sqlite, resumable, failures tolerated), and the SLURM launcher config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, compose_cfg
+
+from ganforge.train import objective_value
+
+QUIET = ["trainer.enable_model_summary=false", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+         "checkpoint_every=1000"]
+FAST_2D = [*QUIET, "model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
+
+
+def cli(tmp_path: Path, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GANFORGE_ROOT": str(tmp_path),
+                   "WANDB_MODE": "offline", "HOME": str(tmp_path), **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=environment, cwd=tmp_path)
+
+
+def only(paths: list[Path]) -> Path:
+    assert len(paths) == 1, paths
+    return paths[0]
+
+
+def logged(run_dir: Path, key: str) -> list[float]:
+    rows = csv.DictReader(open(run_dir / "csv" / "metrics.csv"))
+    return [float(r[key]) for r in rows if r.get(key)]
+
+
+# ---- DDP on CPU ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ddp_cpu_matches_single_process_and_its_checkpoint_resumes_alone(tmp_path):
+    """2 gloo processes x 32 vs 1 process x 64 (the same total batch): losses of the same magnitude;
+    rank 0 alone writes; the DDP checkpoint resumes in one process."""
+    common = ["model=gan", "data=ring8", "g_iters=150", "logger=csv", "seed=3", *FAST_2D]
+    ddp = cli(tmp_path / "ddp", "trainer=ddp_cpu", "data.batch_size=32", *common)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = cli(tmp_path / "one", "trainer=cpu", "data.batch_size=64", *common)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp_dir = only(list((tmp_path / "ddp" / "outputs" / "train" / "runs").iterdir()))
+    one_dir = only(list((tmp_path / "one" / "outputs" / "train" / "runs").iterdir()))
+
+    for key in ("train/loss_d", "train/loss_g"):
+        a, b = logged(ddp_dir, key)[-5:], logged(one_dir, key)[-5:]
+        mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+        assert 1 / 3 < mean_a / mean_b < 3, (key, mean_a, mean_b)
+    ckpt = torch.load(ddp_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["counters"]["g_iters"] == 150
+    assert ckpt["counters"]["images_seen"] == 150 * 64  # both ranks' images are counted
+    # Rank 0 alone writes: one run directory, one metrics file, one set of grids and checkpoints.
+    assert only(list(ddp_dir.glob("csv/metrics.csv")))
+    assert json.loads((ddp_dir / "summary.json").read_text())["status"] == "finished"
+
+    resumed = cli(tmp_path / "resume", "trainer=cpu", "data.batch_size=32", *common[:-len(FAST_2D)],
+                  *FAST_2D, "g_iters=160", f"ckpt_path={ddp_dir / 'checkpoints' / 'last.ckpt'}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    res_dir = only(list((tmp_path / "resume" / "outputs" / "train" / "runs").iterdir()))
+    assert torch.load(res_dir / "checkpoints" / "last.ckpt", weights_only=True)["counters"]["g_iters"] == 160
+
+
+# ---- -m sweeps -------------------------------------------------------------------------------
+def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
+    out = cli(tmp_path, "-m", "experiment=ring8_gan,ring8_wgan_gp", "seed=1,2", "g_iters=4", "trainer=cpu",
+              "logger=[wandb,csv]", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [p.name for p in jobs] == ["0_gan_ring8_s1", "1_gan_ring8_s2", "2_gan_ring8_s1", "3_gan_ring8_s2"]
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
+    assert all(r["status"] == "finished" and r["best_checkpoint"].endswith("last.ckpt") for r in rows)
+    assert all(0 <= float(r["val/modes"]) <= 8 for r in rows)
+    assert "experiment=ring8_wgan_gp" in rows[2]["overrides"] and "seed=1" in rows[2]["overrides"]
+    markdown = (sweep / "summary.md").read_text()
+    assert markdown.startswith("| job | overrides | status |") and markdown.count("\n") == 6
+    assert "Sweep summary" in out.stdout and "| 3 |" in out.stdout
+    # One W&B run per job (wandb.finish between jobs), all in the group named after the sweep.
+    group = f"train-{sweep.name}"
+    for job in jobs:
+        record = only(list(job.glob("wandb/offline-run-*/run-*.wandb")))
+        assert group.encode() in record.read_bytes(), job
+
+
+def test_sweep_table_marks_failed_jobs(tmp_path):
+    out = cli(tmp_path, "-m", "model=gan", "data=ring8", "g_iters=2,0", "trainer=cpu", "logger=csv", *FAST_2D)
+    assert out.returncode != 0  # Hydra's basic sweeper re-raises a failed job at the end
+    sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
+    rows = {r["job"]: r for r in csv.DictReader(open(sweep / "summary.csv"))}
+    assert rows["0"]["status"] == "finished" and rows["1"]["status"] == "failed"
+    error = json.loads(only(list(sweep.glob("1_*/summary.json"))).read_text())["error"]
+    assert "g_iters must be a positive number" in error
+
+
+# ---- Optuna ----------------------------------------------------------------------------------
+def test_objective_auto_and_nan_penalty():
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"objective": "auto", "objective_penalty": 1e6})
+    assert objective_value(cfg, {"val/fid": torch.tensor(12.5), "val/mode_error": 0.1}) == 12.5
+    assert objective_value(cfg, {"val/mode_error": torch.tensor(0.25)}) == 0.25
+    assert objective_value(cfg, {"val/fid": torch.tensor(float("nan"))}) == 1e6
+    assert objective_value(cfg, {"val/fid": float("inf")}) == 1e6
+    assert objective_value(OmegaConf.create({"objective": None}), {"val/fid": 1.0}) is None
+    from ganforge.errors import GanforgeError
+
+    with pytest.raises(GanforgeError, match="logged neither"):
+        objective_value(cfg, {"train/loss_d": 1.0})
+
+
+def test_optuna_search_three_trials_on_ring8_resumes_from_sqlite_and_survives_a_failed_trial(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="extra `sweep` (hydra-optuna-sweeper)")
+    import optuna
+
+    base = ["-m", "hparams_search=optuna", "model=gan", "data=ring8", "trainer=cpu", "logger=csv",
+            "callbacks.mode_coverage.every_n_g_iters=3", "hydra.sweeper.n_trials=3", *FAST_2D]
+    out = cli(tmp_path, *base, "g_iters=6")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Best value" in out.stdout + out.stderr
+    storage = f"sqlite:///{tmp_path / 'outputs' / 'optuna' / 'gan_ring8.db'}"
+    study = optuna.load_study(study_name="gan_ring8", storage=storage)
+    assert len(study.trials) == 3
+    assert all(t.state == optuna.trial.TrialState.COMPLETE and 0.0 <= t.value <= 2.0 for t in study.trials)
+    assert {"model.optimizer_g.lr", "model.n_critic", "++model.penalties.r1"} <= set(study.trials[0].params)
+
+    # Same command again: the study continues (3 more trials). g_iters is searched too, and g_iters=0
+    # (refused) makes a trial fail: with sampler seed 1 the trials draw 6, 0, 0. The search goes on.
+    again = cli(tmp_path, *base, "hydra.sweeper.sampler.seed=1", "+hydra.sweeper.params.g_iters='choice(0,6)'")
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="gan_ring8", storage=storage)
+    assert len(study.trials) == 6
+    states = [t.state for t in study.trials[3:]]
+    assert optuna.trial.TrialState.FAIL in states and optuna.trial.TrialState.COMPLETE in states, states
+
+
+# ---- SLURM -----------------------------------------------------------------------------------
+def test_slurm_launcher_values_reach_submitit(tmp_path, monkeypatch):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="extra `slurm` (hydra-submitit-launcher)")
+    import submitit
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.utils import instantiate
+
+    cfg = compose_cfg(tmp_path, ["launcher=slurm", "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=8",
+                                 "hydra.launcher.partition=gpu"], keep_hydra=True)
+    assert cfg.trainer.devices == 8 and cfg.trainer.num_nodes == 2
+    assert cfg.trainer.strategy == "ddp_find_unused_parameters_true" and cfg.trainer.accelerator == "gpu"
+    plugin = instantiate(cfg.trainer.plugins[0])
+    assert plugin.auto_requeue and plugin.requeue_signal.name == "SIGUSR2"
+
+    captured: dict[str, str] = {}
+
+    def fake_map_array(self, fn, *iterables):
+        captured["sbatch"] = self._executor._make_submission_file_text("python -m submitit.core._submit", "uid")
+        captured["num_tasks"] = self._executor._num_tasks()
+        return [type("Job", (), {"results": lambda self: [JobReturn(status=JobStatus.COMPLETED)]})()]
+
+    monkeypatch.setattr(submitit.AutoExecutor, "map_array", fake_map_array)
+    fake_bin = tmp_path / "bin"  # submitit's SLURM executor looks for srun before it builds anything
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ.get('PATH', '')}")
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.setup(hydra_context=None, task_function=lambda c: None, config=cfg)
+    launcher.launch([["model=gan"]], initial_job_idx=0)
+    sbatch = captured["sbatch"]
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8",
+                 "#SBATCH --partition=gpu", "#SBATCH --signal=USR2@120", "#SBATCH --time=1440",
+                 "#SBATCH --cpus-per-task=8"):
+        assert line in sbatch, (line, sbatch)
+    assert captured["num_tasks"] == 16  # one task per GPU
