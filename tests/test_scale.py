@@ -180,3 +180,18 @@ def test_slurm_launcher_values_reach_submitit(tmp_path, monkeypatch):
                  "#SBATCH --cpus-per-task=8"):
         assert line in sbatch, (line, sbatch)
     assert captured["num_tasks"] == 16  # one task per GPU
+
+
+# ---- seeds -----------------------------------------------------------------------------------
+def test_seed_makes_a_cpu_run_reproducible(tmp_path):
+    from ganforge.train import run
+
+    def weights(where: str, seed: int) -> dict[str, torch.Tensor]:
+        cfg = compose_cfg(tmp_path / where, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=5",
+                                             f"seed={seed}", "callbacks.evaluation=null", *FAST_2D])
+        run(cfg)
+        return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+    first, again, other = weights("a", 5), weights("b", 5), weights("c", 6)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
