@@ -271,11 +271,22 @@ def test_upscale_cli_on_an_odd_sized_image(tmp_path):
     assert bad.returncode == 2 and "input=/nonexistent.png does not exist" in bad.stderr
 
 
-def test_loaded_module_super_resolves(tmp_path):
+def test_loaded_module_super_resolves_and_sample_scripts_refuse_it(tmp_path):
+    from omegaconf import OmegaConf
+
+    from ganforge.evaluate import run as evaluate_run
+    from ganforge.sample import run as sample_run
+
     make_photos(tmp_path / "photos")
     cfg = sr_train(tmp_path, "srgan", "g_iters=1", "model.content_loss=pixel", "data.scale=2")
-    module = load_module(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    module = load_module(ckpt)
     assert module.super_resolve(torch.zeros(1, 3, 9, 7)).shape == (1, 3, 18, 14)
+    for script, entry in (("evaluate.py", evaluate_run), ("sample.py", sample_run)):
+        args = OmegaConf.create({"ckpt_path": str(ckpt), "device": "cpu", "num_images": 1, "grid_size": 4,
+                                 "interpolation": {"rows": 0, "steps": 2}, "out_dir": str(tmp_path / "s"), "seed": 0})
+        with pytest.raises(GanforgeError, match=f"{script} works on models that generate from noise"):
+            entry(args)
 
 
 # ---- real photographs (scikit-image's bundled images) ----------------------------------------

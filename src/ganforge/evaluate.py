@@ -23,7 +23,7 @@ from ganforge.callbacks.evaluation import (
 )
 from ganforge.errors import GanforgeError
 from ganforge.metrics.images import generated_features
-from ganforge.models.loading import load_module, pick_device
+from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ckpt = Path(cfg.ckpt_path)
     device = pick_device(cfg.device)
     module = load_module(ckpt, device)
+    require_noise_model(module, "evaluate.py")
     if len(module.sample_shape) != 3:
         raise GanforgeError("evaluate.py scores image models; 2-D models are measured by the mode metrics "
                             "logged during training (val/modes, val/hq_ratio, val/reverse_kl)")

@@ -16,7 +16,7 @@ from torchvision.utils import make_grid, save_image
 from ganforge.callbacks.samples import scatter_png
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import to_uint8
-from ganforge.models.loading import load_module, pick_device
+from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> list[Path]:
                             "interpolation.steps >= 2")
     device = pick_device(cfg.device)
     module = load_module(ckpt, device)
+    require_noise_model(module, "sample.py")
     out = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "generated" / ckpt.stem
     out.mkdir(parents=True, exist_ok=True)
     rng = torch.Generator().manual_seed(int(cfg.seed))

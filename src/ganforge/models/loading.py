@@ -31,6 +31,14 @@ def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.Light
     return module.eval()  # on_load_checkpoint restored the counters (g_iters, images_seen)
 
 
+def require_noise_model(module: L.LightningModule, script: str) -> None:
+    """``evaluate.py`` and ``sample.py`` draw samples from noise; super-resolution models do not."""
+    if getattr(module, "learns_from_pairs", False):
+        raise GanforgeError(f"{script} works on models that generate from noise; this checkpoint is a "
+                            f"super-resolution model: upscale images with upscale.py (its PSNR/SSIM are logged "
+                            "during training as val/psnr and val/ssim)")
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """``auto``: the first CUDA GPU when there is one, else the CPU."""
     if requested == "auto":
