@@ -254,3 +254,30 @@ def test_lr_decay_without_a_run_length_is_refused(tmp_path, data_root):
     with pytest.raises(GanforgeError, match=r"lr_decay_start must be in \[0, 1\)"):
         run(compose_cfg(tmp_path, ["model=gan", *data_overrides("ring8", data_root), *TINY,
                                    "model.lr_decay_start=1.5"]))
+
+
+def test_pacgan_packing_feeds_the_discriminator_groups_of_samples(tmp_path):
+    """model.pack=m: D is built for m stacked samples and judges n/m groups per batch."""
+    from ganforge.errors import GanforgeError
+    from ganforge.train import run
+
+    cfg = compose_cfg(tmp_path, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=2",
+                                 "model.pack=4", "data.batch_size=16", "model.discriminator.hidden=[8]",
+                                 "model.generator.hidden=[8]", "callbacks.evaluation=null"])
+    model = build(cfg.model, "model", sample_shape=[2], num_classes=0)
+    assert model.discriminator.body[0].in_features == 8  # 4 samples x 2 coordinates
+    seen: list[tuple[int, ...]] = []
+    model.discriminator.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
+    real = torch.arange(32.0).view(16, 2)
+    packed = model._pack(real)
+    assert packed.shape == (4, 8) and torch.equal(packed[1], real[4:8].flatten())
+    model._run_discriminator(packed, None)
+    assert seen == [(4, 8)]
+    run(cfg)  # trains (gradient penalty and all) with packed batches
+
+    with pytest.raises(GanforgeError, match="multiple of model.pack"):
+        run(compose_cfg(tmp_path / "b", ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=1",
+                                         "model.pack=3", "data.batch_size=16"]))
+    with pytest.raises(GanforgeError, match="1 for conditional models"):
+        build(compose_cfg(tmp_path, ["model=cgan", "model.pack=2"]).model, "model", sample_shape=[1, 32, 32],
+              num_classes=10)

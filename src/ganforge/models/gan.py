@@ -101,6 +101,7 @@ class GAN(L.LightningModule):
         n_critic: int = 1,
         ema_decay: float | None = None,
         lr_decay_start: float | None = None,
+        pack: int = 1,
         num_fixed_samples: int | None = None,
         channels_last: bool = True,
         compile: bool = False,
@@ -119,6 +120,8 @@ class GAN(L.LightningModule):
                                 "unconditional model")
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise GanforgeError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}")
+        if pack < 1 or (pack > 1 and conditional):
+            raise GanforgeError(f"model.pack must be 1 or more, and 1 for conditional models, got {pack}")
         if lr_decay_start is not None and not 0.0 <= lr_decay_start < 1.0:
             raise GanforgeError(f"model.lr_decay_start must be in [0, 1) or null, got {lr_decay_start}")
         self.sample_shape = tuple(hparams["sample_shape"])
@@ -134,8 +137,11 @@ class GAN(L.LightningModule):
             raise GanforgeError("model.augment (DiffAugment) works on images only; set model.augment=[] for 2-D data")
         self.generator = instantiate(
             hparams["generator"], z_dim=z_dim, sample_shape=self.sample_shape, num_classes=label_classes)
+        # PacGAN packing: the discriminator judges `pack` samples at once, stacked along the first
+        # (channel / coordinate) axis, so it sees sample diversity directly (Lin et al. 2018).
+        packed_shape = (self.sample_shape[0] * pack, *self.sample_shape[1:])
         self.discriminator = instantiate(
-            hparams["discriminator"], sample_shape=self.sample_shape, num_classes=label_classes)
+            hparams["discriminator"], sample_shape=packed_shape, num_classes=label_classes)
         self.ema = None
         if ema_decay is not None:
             self.ema_rule = EmaWithWarmup(ema_decay)
@@ -235,6 +241,17 @@ class GAN(L.LightningModule):
         """Every generator call goes through here (subclasses add arguments, e.g. ProGAN's stage)."""
         return net(z, y)
 
+    def before_fit(self, datamodule: Any) -> None:
+        """Called by ``train.run`` before the trainer starts."""
+        batch = getattr(datamodule, "batch_size", None)
+        if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
+            raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
+
+    def _pack(self, x: Tensor) -> Tensor:
+        """(n, C, ...) -> (n / pack, pack * C, ...): consecutive samples judged together."""
+        m = self.hparams.pack
+        return x if m == 1 else x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
+
     def _run_discriminator(self, x: Tensor, y: Tensor | None) -> Tensor:
         """Every discriminator call, penalties included, goes through here."""
         return self.discriminator(x, y)
@@ -251,7 +268,7 @@ class GAN(L.LightningModule):
 
         with torch.no_grad():
             fake = self._run_generator(self.generator, self._noise(n), y)
-        real_in, fake_in = self.augment(real), self.augment(fake)
+        real_in, fake_in = self._pack(self.augment(real)), self._pack(self.augment(fake))
         d_real = self._run_discriminator(real_in, y).float()
         d_fake = self._run_discriminator(fake_in, y).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
@@ -276,7 +293,7 @@ class GAN(L.LightningModule):
         if self.d_steps % self.hparams.n_critic == 0:
             self.toggle_optimizer(opt_g)
             generated = self._run_generator(self.generator, self._noise(n), y)
-            d_gen = self._run_discriminator(self.augment(generated), y).float()
+            d_gen = self._run_discriminator(self._pack(self.augment(generated)), y).float()
             loss_g = self.loss.generator(d_gen)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
