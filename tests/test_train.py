@@ -100,6 +100,15 @@ def test_resume_refuses_changed_hparams(tmp_path, data_root):
           f"ckpt_path={Path(half.paths.output_dir) / 'checkpoints' / 'last.ckpt'}")
     with pytest.raises(GanforgeError, match="ckpt_path=.*does not exist"):
         train(tmp_path / "none", "dcgan", "mnist", data_root, "ckpt_path=/no/such.ckpt")
+    # a checkpoint from before model.pack existed resumes (it trained unpacked), and pack=2 is refused
+    old = Path(half.paths.output_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(old, weights_only=True)
+    del checkpoint["hyper_parameters"]["pack"]
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    train(tmp_path / "from_old", "dcgan", "mnist", data_root, "g_iters=3", f"ckpt_path={tmp_path / 'old.ckpt'}")
+    with pytest.raises(GanforgeError, match="pack: checkpoint 1 vs now 2"):
+        train(tmp_path / "packed", "dcgan", "mnist", data_root, "g_iters=3", "model.pack=2",
+              f"ckpt_path={tmp_path / 'old.ckpt'}")
 
 
 def test_wandb_offline_run_keeps_config_and_images(tmp_path, data_root, monkeypatch):

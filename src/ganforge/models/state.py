@@ -40,10 +40,13 @@ def restore_rng(state: dict[str, Any]) -> None:
 # How the model runs, not what it is: a run may resume with these changed (e.g. on another device).
 # generator_ckpt only gives starting weights, which the resumed checkpoint replaces.
 EXECUTION_KEYS = frozenset({"compile", "channels_last", "generator_ckpt"})
+# Settings added after checkpoints already existed, with the value that reproduces the old behaviour.
+ADDED_LATER = {"pack": 1}
 
 
 def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume when the model's hyperparameters differ from the checkpoint's."""
+    saved = {**ADDED_LATER, **saved}  # checkpoints from before a setting existed behaved as its default
     changed = sorted(k for k in (set(saved) | set(current)) - EXECUTION_KEYS if saved.get(k) != current.get(k))
     if changed:
         detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in changed)
