@@ -328,3 +328,18 @@ def test_short_srresnet_training_beats_bicubic_on_held_out_photos(tmp_path):
     psnr, bicubic = logged["val/psnr"][-1], logged["val/psnr_bicubic"][0]
     assert psnr > bicubic + 0.1, (psnr, bicubic)
     assert logged["val/ssim"][-1] > logged["val/ssim_bicubic"][0]
+
+
+def test_lpips_is_logged_when_its_backbone_weights_load(tmp_path, monkeypatch):
+    """Offline the AlexNet weights are missing (LPIPS skipped with a warning, as the other tests
+    show); with weights available (here: a random AlexNet standing in for the download) val/lpips
+    and val/lpips_bicubic are logged."""
+    import torchvision
+    import torchvision.models._api as api
+
+    monkeypatch.setattr(api, "load_state_dict_from_url",
+                        lambda *a, **k: torchvision.models.alexnet(weights=None).state_dict())
+    make_photos(tmp_path / "photos")
+    cfg = sr_train(tmp_path, "srresnet", "g_iters=2", "callbacks.sr_validation.lpips=true")
+    logged = csv_columns(Path(cfg.paths.output_dir))
+    assert all(0.0 <= v <= 2.0 for v in logged["val/lpips"]) and len(logged["val/lpips_bicubic"]) == 1
