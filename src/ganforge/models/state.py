@@ -46,7 +46,8 @@ ADDED_LATER = {"pack": 1}
 
 def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse to resume when the model's hyperparameters differ from the checkpoint's."""
-    saved = {**ADDED_LATER, **saved}  # checkpoints from before a setting existed behaved as its default
+    # Checkpoints from before a setting existed behaved as its default (for modules that have it).
+    saved = {**{k: v for k, v in ADDED_LATER.items() if k in current}, **saved}
     changed = sorted(k for k in (set(saved) | set(current)) - EXECUTION_KEYS if saved.get(k) != current.get(k))
     if changed:
         detail = "; ".join(f"{k}: checkpoint {saved.get(k)!r} vs now {current.get(k)!r}" for k in changed)
