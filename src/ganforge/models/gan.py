@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel
@@ -26,7 +24,7 @@ from torch.optim.swa_utils import AveragedModel
 from ganforge.augment import DiffAugment
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
-from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
+from ganforge.models.state import CountedModule, plain
 from ganforge.penalties import get_penalty
 
 
@@ -70,12 +68,7 @@ class LinearDecay:
         return max(0.0, (self.total - g_iter) / (self.total - begin))
 
 
-def plain(value: Any) -> Any:
-    """DictConfig/ListConfig -> dicts and lists, so hparams stay plain data in checkpoints."""
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig,)) else value
-
-
-class GAN(L.LightningModule):
+class GAN(CountedModule):
     """Generator + discriminator built from configs, an adversarial loss chosen by name,
     ``n_critic`` discriminator steps per generator step, and options any variant can switch on:
     penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
@@ -155,10 +148,6 @@ class GAN(L.LightningModule):
         self.register_buffer("fixed_z", torch.randn(num_fixed_samples, z_dim, generator=fixed))
         labels = torch.arange(num_fixed_samples) // self.grid_columns % max(num_classes, 1)
         self.register_buffer("fixed_labels", labels)
-        # Plain ints, not buffers: reading a CUDA buffer every batch would sync the GPU.
-        # They travel in the checkpoint under "counters".
-        self.g_iters = self.d_steps = self.images_seen = 0
-        self._pending_rng: dict | None = None
 
     # ---- the surface for callbacks and evaluation -------------------------------------------
     @property
@@ -199,10 +188,6 @@ class GAN(L.LightningModule):
         """Lightning global steps per generator iteration (n_critic D steps + 1 G step)."""
         return self.hparams.n_critic + 1
 
-    @property
-    def kimg(self) -> float:
-        return self.images_seen / 1000.0
-
     # ---- training ----------------------------------------------------------------------------
     def configure_optimizers(self):
         opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
@@ -222,11 +207,6 @@ class GAN(L.LightningModule):
         if self.hparams.compile:
             self.generator.compile()
             self.discriminator.compile()
-
-    def on_train_start(self) -> None:
-        if self._pending_rng is not None:  # restored here so nothing between load and step draws from it
-            restore_rng(self._pending_rng)
-            self._pending_rng = None
 
     def _prepare(self, x: Tensor) -> Tensor:
         if self.hparams.channels_last and x.ndim == 4 and x.is_cuda:
@@ -319,24 +299,3 @@ class GAN(L.LightningModule):
             return []
         schedulers = self.lr_schedulers()
         return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
-
-    def _log_now(self) -> bool:
-        """Whether Lightning sends this batch's step metrics to the loggers (every
-        ``trainer.log_every_n_steps`` batches, and the last). ``self.log`` costs about 1 ms per
-        metric (measured), a third of a small net's step on a GPU, so metrics are logged only then."""
-        connector = getattr(self.trainer, "_logger_connector", None)
-        return connector is None or bool(connector.should_update_logs)
-
-    # ---- checkpoints -------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ganforge_class"] = f"{type(self).__module__}.{type(self).__qualname__}"  # read by load_module
-        checkpoint["rng"] = capture_rng()
-        checkpoint["counters"] = {"g_iters": self.g_iters, "d_steps": self.d_steps, "images_seen": self.images_seen}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_same_hparams(checkpoint.get("hyper_parameters", {}), dict(self.hparams))
-        self._pending_rng = checkpoint.get("rng")
-        counters = checkpoint.get("counters", {})
-        self.g_iters = int(counters.get("g_iters", 0))
-        self.d_steps = int(counters.get("d_steps", 0))
-        self.images_seen = int(counters.get("images_seen", 0))

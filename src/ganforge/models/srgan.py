@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.nn import functional as F
 
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
-from ganforge.models.state import capture_rng, check_same_hparams, restore_rng
+from ganforge.models.state import CountedModule, plain
 from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
 
 CONTENT_LOSSES = ("pixel", "vgg54")
@@ -44,11 +42,7 @@ def load_vgg(weights: str | None) -> VGGFeatures:
             "allow the download, or train with the pixel loss: model.content_loss=pixel") from None
 
 
-def plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-
-
-class SRGAN(L.LightningModule):
+class SRGAN(CountedModule):
     learns_from_pairs = True  # train.run refuses data that is not (low-res, high-res) pairs
     def __init__(
         self,
@@ -92,14 +86,8 @@ class SRGAN(L.LightningModule):
         self._vgg: tuple[VGGFeatures, ...] = ()
         if generator_ckpt:
             self.load_generator(generator_ckpt)
-        self.g_iters = self.d_steps = self.images_seen = 0
-        self._pending_rng: dict | None = None
 
     # ---- the surface for callbacks, upscale.py and the progress display ------------------------
-    @property
-    def kimg(self) -> float:
-        return self.images_seen / 1000.0
-
     @property
     def pretraining(self) -> bool:
         return not self.adversarial or self.g_iters < self.hparams.pretrain_steps
@@ -171,11 +159,6 @@ class SRGAN(L.LightningModule):
             return opt_g
         return [opt_g, instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())]
 
-    def on_train_start(self) -> None:
-        if self._pending_rng is not None:
-            restore_rng(self._pending_rng)
-            self._pending_rng = None
-
     def content(self, sr: Tensor, hr: Tensor) -> Tensor:
         if not self._vgg:
             return F.mse_loss(sr, hr)
@@ -211,23 +194,8 @@ class SRGAN(L.LightningModule):
         opt_g.step()
         self.g_iters += 1
         self.images_seen += hr.shape[0] * self.trainer.world_size
-        connector = getattr(self.trainer, "_logger_connector", None)
-        if connector is None or connector.should_update_logs:  # logging steps only (see GAN._log_now)
+        if self._log_now():
             metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
                             "progress/kimg": self.kimg})
             self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=hr.shape[0],
                           sync_dist=self.trainer.world_size > 1)
-
-    # ---- checkpoints -------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ganforge_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
-        checkpoint["rng"] = capture_rng()
-        checkpoint["counters"] = {"g_iters": self.g_iters, "d_steps": self.d_steps, "images_seen": self.images_seen}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_same_hparams(checkpoint.get("hyper_parameters", {}), dict(self.hparams))
-        self._pending_rng = checkpoint.get("rng")
-        counters = checkpoint.get("counters", {})
-        self.g_iters = int(counters.get("g_iters", 0))
-        self.d_steps = int(counters.get("d_steps", 0))
-        self.images_seen = int(counters.get("images_seen", 0))
