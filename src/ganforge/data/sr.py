@@ -128,15 +128,16 @@ class SRFolder(L.LightningDataModule):
         held = set(order[: self.val_images])
         return [f for i, f in enumerate(files) if i not in held], [f for i, f in enumerate(files) if i in held]
 
-    def _usable(self, files: list[Path], min_side: int) -> tuple[list[Path], list[Path], list[Path]]:
-        """(kept, too small, unreadable) by the file headers, without decoding."""
+    @staticmethod
+    def _usable(files: list[Path], min_side: int) -> tuple[list[Path], list[Path], list[Path], int]:
+        """(kept, too small, unreadable, pixels of the kept ones) by the file headers, without decoding."""
         sizes = [(f, image_size(f)) for f in files]
-        kept = [f for f, s in sizes if s is not None and min(s) >= min_side]
+        fitting = [(f, s) for f, s in sizes if s is not None and min(s) >= min_side]
         small = [f for f, s in sizes if s is not None and min(s) < min_side]
-        return kept, small, [f for f, s in sizes if s is None]
+        return [f for f, _ in fitting], small, [f for f, s in sizes if s is None], sum(h * w for _, (h, w) in fitting)
 
-    def _check_memory(self, files: list[Path]) -> None:
-        need = sum(3 * h * w for h, w in (image_size(f) or (0, 0) for f in files))
+    def _check_memory(self, pixels: int) -> None:
+        need = 3 * pixels  # uint8 RGB
         if need > self.max_memory_gb * 2**30:
             raise GanforgeError(f"the decoded photos need {need / 2**30:.1f} GiB, more than data.max_memory_gb="
                                 f"{self.max_memory_gb}; raise it or use fewer or smaller photos")
@@ -147,7 +148,7 @@ class SRFolder(L.LightningDataModule):
             return
         train_files, val_files = self.split_files()
         val_min = self.val_crop or 4 * self.scale
-        (train_files, small, unreadable), (val_files, val_small, val_unreadable) = (
+        (train_files, small, unreadable, train_pixels), (val_files, val_small, val_unreadable, val_pixels) = (
             self._usable(train_files, self.crop), self._usable(val_files, val_min))
         skipped = small + val_small + unreadable + val_unreadable
         if skipped:
@@ -159,7 +160,7 @@ class SRFolder(L.LightningDataModule):
                                     "its shorter side; lower data.crop or add larger photos")
         if not val_files:
             raise DataNotFoundError("no validation photo is large enough; lower data.val_crop or set data.val_root")
-        self._check_memory(train_files + val_files)
+        self._check_memory(train_pixels + val_pixels)
         self.train_images = [read_rgb(f) for f in track(train_files, description="decoding training photos",
                                                        disable=len(train_files) < 64)]
         self.val_pairs = [self.validation_pair(read_rgb(f)) for f in val_files]
