@@ -117,6 +117,15 @@ def test_objective_auto_and_nan_penalty():
 
     with pytest.raises(GanforgeError, match="logged neither"):
         objective_value(cfg, {"train/loss_d": 1.0})
+    with pytest.raises(GanforgeError, match="objective=val/recall was not logged by this run; logged: train/loss_d"):
+        objective_value(OmegaConf.create({"objective": "val/recall"}), {"train/loss_d": 1.0})
+
+
+def test_slurm_environment_refuses_an_unknown_signal():
+    from ganforge.cluster import slurm_environment
+
+    with pytest.raises(ValueError, match="requeue_signal must be a signal name such as SIGUSR1 or SIGUSR2, got 'USR3'"):
+        slurm_environment("USR3")
 
 
 def test_optuna_search_three_trials_on_ring8_resumes_from_sqlite_and_survives_a_failed_trial(tmp_path):

@@ -343,3 +343,93 @@ def test_lpips_is_logged_when_its_backbone_weights_load(tmp_path, monkeypatch):
     cfg = sr_train(tmp_path, "srresnet", "g_iters=2", "callbacks.sr_validation.lpips=true")
     logged = csv_columns(Path(cfg.paths.output_dir))
     assert all(0.0 <= v <= 2.0 for v in logged["val/lpips"]) and len(logged["val/lpips_bicubic"]) == 1
+
+
+# ---- every refusal says what to do ---------------------------------------------------------
+def test_sr_folder_bad_settings(tmp_path):
+    photos = make_photos(tmp_path / "photos", n=3)
+    with pytest.raises(GanforgeError, match="data.scale must be 2, 4 or 8, got 3"):
+        SRFolder(root=str(photos), scale=3)
+    with pytest.raises(GanforgeError, match=r"data.val_crop \(30\) must be a multiple of data.scale \(4\)"):
+        SRFolder(root=str(photos), val_crop=30)
+    with pytest.raises(GanforgeError, match=r"data.batch_size \(32\) must be positive and at most data.crops_per"):
+        SRFolder(root=str(photos), batch_size=32, crops_per_epoch=16)
+    with pytest.raises(GanforgeError, match="need 0.0 GiB, more than data.max_memory_gb=1e-06"):
+        SRFolder(root=str(photos), crop=32, val_images=1, val_crop=32, max_memory_gb=1e-6).setup("fit")
+    with pytest.raises(GanforgeError, match="no validation photo is large enough"):
+        SRFolder(root=str(photos), crop=32, val_images=1, val_crop=256).setup("fit")
+    with pytest.raises(GanforgeError, match="is not a folder; point data.root"):
+        SRFolder(root=str(photos), val_root=str(tmp_path / "missing"), crop=32).setup("fit")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanforgeError, match="no image files"):
+        SRFolder(root=str(tmp_path / "empty")).setup("fit")
+
+
+def test_srgan_bad_settings(tmp_path):
+    from ganforge.train import build
+
+    def model(*overrides: str):
+        cfg = compose_cfg(tmp_path, ["model=srgan", "model.generator.num_blocks=1", "model.generator.width=8",
+                                     *TINY_D, *overrides])
+        return build(cfg.model, "model", sample_shape=[3, 32, 32])
+
+    with pytest.raises(GanforgeError, match="model.content_loss must be one of pixel, vgg54, got 'l1'"):
+        model("model.content_loss=l1")
+    with pytest.raises(GanforgeError, match="model.adversarial=true needs model.discriminator"):
+        model("model.discriminator=null")
+    with pytest.raises(GanforgeError, match="model.pretrain_steps must be 0 or more, got -1"):
+        model("model.pretrain_steps=-1")
+    with pytest.raises(GanforgeError, match="model.n_critic must be 1 for SRGAN"):
+        model("model.n_critic=5")
+    with pytest.raises(GanforgeError, match="model.generator_ckpt=.*missing.ckpt does not exist"):
+        model(f"model.generator_ckpt={tmp_path / 'missing.ckpt'}")
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint")
+    with pytest.raises(GanforgeError, match="junk.ckpt is not a readable checkpoint"):
+        model(f"model.generator_ckpt={tmp_path / 'junk.ckpt'}")
+    torch.save({"state_dict": {"generator.w": torch.zeros(1)}}, tmp_path / "gan.ckpt")
+    with pytest.raises(GanforgeError, match="is not a checkpoint of model=srresnet or model=srgan"):
+        model(f"model.generator_ckpt={tmp_path / 'gan.ckpt'}")
+    wide = model("model.generator.width=16", "model.content_loss=pixel")
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in wide.generator.state_dict().items()},
+                "hyper_parameters": {"scale": 4}}, tmp_path / "wide.ckpt")
+    with pytest.raises(GanforgeError, match="has another generator architecture than model.generator"):
+        model(f"model.generator_ckpt={tmp_path / 'wide.ckpt'}")
+    srgan = model("model.content_loss=pixel")
+    with pytest.raises(GanforgeError, match=r"model.scale=4 but data.scale=2"):
+        srgan.before_fit(type("Data", (), {"scale": 2})())
+
+
+def test_upscale_bad_inputs(tmp_path):
+    from omegaconf import OmegaConf
+
+    from ganforge.upscale import run as upscale_run
+
+    make_photos(tmp_path / "photos")
+    sr_ckpt = Path(sr_train(tmp_path / "a", "srresnet", "g_iters=1", photos=tmp_path / "photos").paths.output_dir)
+    sr_ckpt = sr_ckpt / "checkpoints" / "last.ckpt"
+    image = tmp_path / "photos" / "photo0.png"
+    (tmp_path / "notes.txt").write_text("x")
+
+    def upscale(**kwargs):
+        args = {"ckpt_path": str(sr_ckpt), "input": str(image), "output": str(tmp_path / "o.png"), "device": "cpu",
+                "tile": 256, "tile_overlap": 48, **kwargs}
+        return upscale_run(OmegaConf.create(args))
+
+    with pytest.raises(GanforgeError, match="set input=<image or folder> and output=<file.png or folder>"):
+        upscale(output=None)
+    with pytest.raises(GanforgeError, match="tile must be at least 16 px and tile_overlap 0 or more"):
+        upscale(tile=8)
+    with pytest.raises(GanforgeError, match="notes.txt is not an image file"):
+        upscale(input=str(tmp_path / "notes.txt"))
+    with pytest.raises(GanforgeError, match="upscale.py writes PNG files; name it \\*.png"):
+        upscale(output=str(tmp_path / "o.jpg"))
+    with pytest.raises(GanforgeError, match="is a folder, so output must be a folder"):
+        upscale(input=str(tmp_path / "photos"), output=str(image))
+    with pytest.raises(GanforgeError, match=r"tile \(32\) must be larger than twice tile_overlap \(16\)"):
+        upscale(tile=32, tile_overlap=16)
+    from conftest import TINY_NETS
+
+    gan = compose_cfg(tmp_path / "g", ["model=gan", *TINY_NETS["gan"], "data=ring8", *TINY])
+    run(gan)
+    with pytest.raises(GanforgeError, match="is a GAN, not a super-resolution model"):
+        upscale(ckpt_path=str(Path(gan.paths.output_dir) / "checkpoints" / "last.ckpt"))
