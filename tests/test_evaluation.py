@@ -57,6 +57,24 @@ def test_training_logs_image_metrics_every_n_kimg_and_keeps_the_best_fid_checkpo
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1  # real statistics cached once, reused
 
 
+def test_resume_restores_the_evaluation_state_and_brings_the_best_checkpoint(tmp_path, data_root):
+    every = "callbacks.evaluation.every_kimg=0.016"  # every 2 generator iterations, and at the end
+    first = train_with_metrics(tmp_path / "first", data_root, "dcgan", every)
+    first_dir = Path(first.paths.output_dir)
+    resumed = train_with_metrics(tmp_path / "resumed", data_root, "dcgan", every, "g_iters=5",
+                                 f"ckpt_path={first_dir / 'checkpoints' / 'last.ckpt'}")
+    resumed_dir = Path(resumed.paths.output_dir)
+    fids = {float(r["progress/g_iters"]): float(r["val/fid"]) for d in (first_dir, resumed_dir)
+            for r in csv_rows(d) if r.get("val/fid")}
+    assert sorted(fids) == [2.0, 3.0, 4.0, 5.0]  # the schedule goes on (next evaluation restored)
+    last = torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    (state,) = [v for k, v in last["callbacks"].items() if k.startswith("Evaluation")]
+    assert state["best_fid"] == pytest.approx(min(fids.values()))  # over both runs, not the second only
+    assert state["last_images_seen"] == last["counters"]["images_seen"]
+    best = torch.load(resumed_dir / "checkpoints" / "best_fid.ckpt", weights_only=False)
+    assert best["counters"]["g_iters"] == min(fids, key=fids.get)
+
+
 def test_evaluating_does_not_change_the_training_trajectory(tmp_path, data_root):
     with_eval = train_with_metrics(tmp_path / "a", data_root, "cgan", "callbacks.evaluation.every_kimg=0.008")
     without = train_with_metrics(tmp_path / "b", data_root, "cgan", "callbacks.evaluation=null")

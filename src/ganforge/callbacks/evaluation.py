@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -139,6 +140,25 @@ class Evaluation(L.Callback):
         trainer.strategy.barrier("real statistics")
         if not trainer.is_global_zero:
             self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """A run resumed into a new directory remembers the best FID so far (restored state), so
+        it brings the checkpoint of that FID along; otherwise ``best_fid.ckpt`` would appear
+        only once a later evaluation beat a score whose weights sit in another run."""
+        if not trainer.is_global_zero or not trainer.ckpt_path or not math.isfinite(self.best_fid):
+            return
+        target = self.dirpath / "best_fid.ckpt"
+        if target.exists():
+            return
+        resumed_from = Path(trainer.ckpt_path).parent
+        for source in (resumed_from / "best_fid.ckpt", resumed_from / "checkpoints" / "best_fid.ckpt"):
+            if source.is_file():
+                self.dirpath.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+                log.info("copied the best checkpoint so far (FID %.4g) from %s", self.best_fid, source)
+                return
+        log.warning("no best_fid.ckpt beside %s: best_fid.ckpt is written when an evaluation beats the "
+                    "best FID so far, %.4g", trainer.ckpt_path, self.best_fid)
 
     # ---- during training ---------------------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
