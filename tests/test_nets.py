@@ -45,6 +45,20 @@ def test_mlp_images_and_points():
     assert d(torch.randn(3, 2)).shape == (3,)
 
 
+def test_mlp_pacgan_options_batch_norm_and_maxout():
+    g = MLPGenerator(z_dim=2, sample_shape=(2,), hidden=[16, 16], batch_norm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in g.modules()) == 2
+    assert g(torch.randn(5, 2)).shape == (5, 2)
+    d = MLPDiscriminator(sample_shape=(2,), hidden=[8, 4], maxout=3)
+    x = torch.randn(5, 2)
+    assert d(x).shape == (5,)
+    first = d.body[0]  # each unit is the largest of its 3 linear pieces
+    pieces = first.linear(x).view(5, 8, 3)
+    assert torch.equal(first(x), pieces.max(dim=2).values)
+    with pytest.raises(ValueError, match="maxout must be at least 1"):
+        MLPDiscriminator(sample_shape=(2,), maxout=0)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "dcgan"])
 def test_conditional_nets_use_the_label(kind):
     torch.manual_seed(0)

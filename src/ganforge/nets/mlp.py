@@ -11,10 +11,32 @@ from torch import Tensor, nn
 from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm
 
 
-def _hidden_stack(in_dim: int, hidden: Sequence[int], activation: nn.Module) -> tuple[nn.Sequential, int]:
+class Maxout(nn.Module):
+    """Linear layer with ``pieces`` outputs per unit, keeping the largest (Goodfellow et al. 2013);
+    the discriminator units of the PacGAN/VEEGAN 2-D setup."""
+
+    def __init__(self, in_dim: int, width: int, pieces: int) -> None:
+        super().__init__()
+        self.width, self.pieces = width, pieces
+        self.linear = nn.Linear(in_dim, width * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).view(x.shape[0], self.width, self.pieces).amax(dim=2)
+
+
+def _hidden_stack(in_dim: int, hidden: Sequence[int], activation: nn.Module,
+                  batch_norm: bool = False) -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(in_dim, width), activation]
+        layers += [nn.Linear(in_dim, width), *([nn.BatchNorm1d(width)] if batch_norm else []), activation]
+        in_dim = width
+    return nn.Sequential(*layers), in_dim
+
+
+def _maxout_stack(in_dim: int, hidden: Sequence[int], pieces: int) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers.append(Maxout(in_dim, width, pieces))
         in_dim = width
     return nn.Sequential(*layers), in_dim
 
@@ -23,6 +45,7 @@ class MLPGenerator(nn.Module):
     """z (+ label embedding) -> hidden ReLU layers -> sample of ``sample_shape``.
 
     ``output="auto"`` puts a tanh on images (3-D shapes, data in [-1, 1]) and nothing on points.
+    ``batch_norm`` adds BatchNorm before each ReLU (the PacGAN 2-D generator).
     """
 
     def __init__(
@@ -33,13 +56,14 @@ class MLPGenerator(nn.Module):
         hidden: Sequence[int] = (256, 512, 1024),
         embed_dim: int = 32,
         output: str = "auto",
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if output not in ("auto", "tanh", "linear"):
             raise ValueError(f"MLPGenerator output must be auto, tanh or linear, got {output!r}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.condition = LabelConcat(num_classes, embed_dim)
-        self.body, width = _hidden_stack(z_dim + self.condition.extra_dim, hidden, nn.ReLU())
+        self.body, width = _hidden_stack(z_dim + self.condition.extra_dim, hidden, nn.ReLU(), batch_norm)
         self.head = nn.Linear(width, math.prod(self.sample_shape))
         use_tanh = output == "tanh" or (output == "auto" and len(self.sample_shape) == 3)
         self.out = nn.Tanh() if use_tanh else nn.Identity()
@@ -51,7 +75,8 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """Flattened sample -> hidden LeakyReLU(0.2) layers -> one score (+ label projection);
-    ``spectral_norm`` normalises every layer (SNGAN-style critics on 2-D data)."""
+    ``spectral_norm`` normalises every layer (SNGAN-style critics on 2-D data); ``maxout`` > 1
+    makes the hidden layers maxout units with that many pieces (the PacGAN 2-D discriminator)."""
 
     def __init__(
         self,
@@ -59,9 +84,16 @@ class MLPDiscriminator(nn.Module):
         num_classes: int = 0,
         hidden: Sequence[int] = (1024, 512, 256),
         spectral_norm: bool = False,
+        maxout: int = 1,
     ) -> None:
         super().__init__()
-        self.body, width = _hidden_stack(math.prod(sample_shape), hidden, nn.LeakyReLU(0.2))
+        if maxout < 1:
+            raise ValueError(f"MLPDiscriminator maxout must be at least 1 (1: LeakyReLU units), got {maxout}")
+        in_dim = math.prod(sample_shape)
+        if maxout > 1:
+            self.body, width = _maxout_stack(in_dim, hidden, maxout)
+        else:
+            self.body, width = _hidden_stack(in_dim, hidden, nn.LeakyReLU(0.2))
         self.head = nn.Linear(width, 1)
         self.projection = LabelProjection(num_classes, width)
         if spectral_norm:
