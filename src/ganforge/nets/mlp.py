@@ -4,7 +4,7 @@ or low-dimensional points (the 2-D mode-collapse benchmarks)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
@@ -24,19 +24,12 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.width, self.pieces).amax(dim=2)
 
 
-def _hidden_stack(in_dim: int, hidden: Sequence[int], activation: nn.Module,
-                  batch_norm: bool = False) -> tuple[nn.Sequential, int]:
+def _stack(in_dim: int, hidden: Sequence[int],
+           unit: Callable[[int, int], list[nn.Module]]) -> tuple[nn.Sequential, int]:
+    """One ``unit(in_dim, width)`` per hidden width, chained; returns the stack and its output width."""
     layers: list[nn.Module] = []
     for width in hidden:
-        layers += [nn.Linear(in_dim, width), *([nn.BatchNorm1d(width)] if batch_norm else []), activation]
-        in_dim = width
-    return nn.Sequential(*layers), in_dim
-
-
-def _maxout_stack(in_dim: int, hidden: Sequence[int], pieces: int) -> tuple[nn.Sequential, int]:
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers.append(Maxout(in_dim, width, pieces))
+        layers += unit(in_dim, width)
         in_dim = width
     return nn.Sequential(*layers), in_dim
 
@@ -63,7 +56,10 @@ class MLPGenerator(nn.Module):
             raise ValueError(f"MLPGenerator output must be auto, tanh or linear, got {output!r}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.condition = LabelConcat(num_classes, embed_dim)
-        self.body, width = _hidden_stack(z_dim + self.condition.extra_dim, hidden, nn.ReLU(), batch_norm)
+        def unit(in_dim: int, width: int) -> list[nn.Module]:
+            return [nn.Linear(in_dim, width), *([nn.BatchNorm1d(width)] if batch_norm else []), nn.ReLU()]
+
+        self.body, width = _stack(z_dim + self.condition.extra_dim, hidden, unit)
         self.head = nn.Linear(width, math.prod(self.sample_shape))
         use_tanh = output == "tanh" or (output == "auto" and len(self.sample_shape) == 3)
         self.out = nn.Tanh() if use_tanh else nn.Identity()
@@ -89,11 +85,11 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         if maxout < 1:
             raise ValueError(f"MLPDiscriminator maxout must be at least 1 (1: LeakyReLU units), got {maxout}")
-        in_dim = math.prod(sample_shape)
         if maxout > 1:
-            self.body, width = _maxout_stack(in_dim, hidden, maxout)
+            self.body, width = _stack(math.prod(sample_shape), hidden, lambda i, w: [Maxout(i, w, maxout)])
         else:
-            self.body, width = _hidden_stack(in_dim, hidden, nn.LeakyReLU(0.2))
+            self.body, width = _stack(math.prod(sample_shape), hidden,
+                                      lambda i, w: [nn.Linear(i, w), nn.LeakyReLU(0.2)])
         self.head = nn.Linear(width, 1)
         self.projection = LabelProjection(num_classes, width)
         if spectral_norm:
