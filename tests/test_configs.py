@@ -91,7 +91,7 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["g_iters=0"], "g_iters must be a positive number of generator iterations, got 0"),
+    (["g_iters=0"], "g_iters must be a whole number >= 1 or null, got 0"),
     (["model.n_critic=0"], "model.n_critic must be at least 1, got 0"),
     (["model.ema_decay=1.5"], r"model.ema_decay must be in \(0, 1\) or null, got 1.5"),
     (["model=wgan", "model.clip_weights=0"], "model.clip_weights must be positive or null, got 0"),
@@ -104,7 +104,8 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     (["data=mnist", "data.fit=stretch"], "data.fit must be one of resize, pad, got 'stretch'"),
     (["model.discriminator.norm=layer"], "DCGANDiscriminator norm must be 'batch' or 'none', got 'layer'"),
     (["model=gan", "model.generator.output=sigmoid"], "MLPGenerator output must be auto, tanh or linear"),
-    (["callbacks.samples.every_n_g_iters=0"], "every_n_g_iters must be positive, got 0"),
+    (["model=gan", "data=ring8", "callbacks.samples.every_n_g_iters=0"],
+     "callbacks.samples: every_n_g_iters must be positive, got 0"),
 ])
 def test_bad_settings_fail_before_training_with_their_message(tmp_path, overrides, message):
     from ganforge.errors import GanforgeError

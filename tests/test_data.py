@@ -1,4 +1,9 @@
+import logging
+import os
+import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,7 +63,7 @@ def test_stream_ranks_see_disjoint_data():
     samples, labels = torch.zeros(32, 2), torch.arange(32)
     seen = [torch.cat([y for _, y in InMemoryBatches(samples, labels, 4, rank=r, world_size=2)]) for r in (0, 1)]
     assert set(seen[0].tolist()).isdisjoint(seen[1].tolist())
-    with pytest.raises(ValueError, match="fewer than one batch of 64 per device"):
+    with pytest.raises(GanforgeError, match="fewer than one batch of 64 per device"):
         InMemoryBatches(samples, labels, 64)
 
 
@@ -90,22 +95,59 @@ def test_fashion_mnist_found_in_a_system_folder(tmp_path):
     assert seed_idx_files(tmp_path / "root/FashionMNIST/raw", [str(system)]) is None  # already there
 
 
+def fake_apt_get(folder: Path, monkeypatch, deb: Path | None = None) -> None:
+    """An ``apt-get`` first on PATH: copies ``deb`` into the current folder as ``apt-get download``
+    does, or fails as apt does offline. The real unpacking code (dpkg-deb) runs on what it left."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "apt-get"
+    offline = 'echo "E: Failed to fetch http://deb.debian.org/... Could not connect" >&2; exit 100'
+    body = f'cp "{deb}" .' if deb else offline
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+
+
+def no_network(*args, **kwargs):
+    raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error no network>")
+
+
 def test_missing_data_offline_says_where_to_put_it(tmp_path, monkeypatch):
     dm = TorchvisionImages("mnist", str(tmp_path), download=False)
     with pytest.raises(DataNotFoundError, match=rf"MNIST was not found under {tmp_path}/MNIST.*data.download=false"
-                       r".*Put the dataset files there"):
+                       r".*put the dataset files there"):
         dm.prepare_data()
-
-    def no_network(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error no network>")
 
     from torchvision import datasets
 
     monkeypatch.setattr(datasets.FashionMNIST, "download", no_network)
+    fake_apt_get(tmp_path / "bin", monkeypatch)
     dm = TorchvisionImages("fashion_mnist", str(tmp_path), download=True, system_dirs=[str(tmp_path / "none")])
     with pytest.raises(DataNotFoundError, match=r"Fashion-MNIST was not found under .*FashionMNIST, or in one of "
-                       r".*none.*could not be downloaded \(Error downloading.*no network"):
+                       r".*none.*could not be downloaded \(Error downloading.*no network.*; Debian's package "
+                       r"dataset-fashion-mnist could not be fetched either \(apt-get download failed: E: Failed "
+                       r".*apt-get install dataset-fashion-mnist"):
         dm.prepare_data()
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (a Debian/Ubuntu machine)")
+def test_fashion_mnist_comes_from_debians_package_when_torchvision_cannot_download(tmp_path, monkeypatch, caplog):
+    package = tmp_path / "pkg"
+    make_idx_set(package / "usr/share/datasets/fashion-mnist", n=16, gz=True)
+    (package / "DEBIAN").mkdir()
+    (package / "DEBIAN" / "control").write_text("Package: dataset-fashion-mnist\nVersion: 1\nArchitecture: all\n"
+                                                "Maintainer: test <t@example.org>\nDescription: test\n")
+    deb = tmp_path / "dataset-fashion-mnist_1_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(package), str(deb)], check=True, capture_output=True)
+    from torchvision import datasets
+
+    monkeypatch.setattr(datasets.FashionMNIST, "download", no_network)
+    fake_apt_get(tmp_path / "bin", monkeypatch, deb)
+    caplog.set_level(logging.INFO)
+    dm = TorchvisionImages("fashion_mnist", str(tmp_path / "root"), download=True, system_dirs=[], batch_size=4)
+    dm.setup()
+    assert dm.samples.shape == (16, 1, 32, 32)
+    assert "it came from Debian's package dataset-fashion-mnist" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "root" / "FashionMNIST").iterdir()) == ["raw"]  # scratch removed
 
 
 def test_image_folder_skips_unreadable_files_with_one_warning(tmp_path):

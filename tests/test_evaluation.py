@@ -212,7 +212,7 @@ def test_cli_evaluate_and_sample_on_a_bad_checkpoint_fail_with_one_message(tmp_p
         assert out.stderr.strip().splitlines()[-1].startswith("error: ckpt_path=") and "Traceback" not in out.stderr
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     out = _script(tmp_path, "evaluate.py", f"ckpt_path={tmp_path / 'junk.ckpt'}")
-    assert out.returncode == 2 and "is not a readable ganforge checkpoint" in out.stderr
+    assert out.returncode == 2 and "is not a checkpoint (not a PyTorch zip file)" in out.stderr
 
 
 DDP_SCRIPT = '''
@@ -269,3 +269,13 @@ def test_sample_on_a_2d_model_writes_points_and_scatter(tmp_path, data_root):
     assert lines[0] == "x,y" and len(lines) == 2001
     with pytest.raises(GanforgeError, match="evaluate.py scores image models"):
         evaluate.run(eval_cfg(tmp_path, ckpt))
+
+
+def test_real_statistics_wait_for_the_first_evaluation(tmp_path, data_root):
+    """Nothing slow runs before the first training step: the first sample grid is written before
+    the real statistics are computed (at the first evaluation, here the end of the run)."""
+    cfg = train_with_metrics(tmp_path, data_root, "dcgan", "callbacks.evaluation.every_kimg=null")
+    (cache,) = (tmp_path / "cache").glob("*.pt")
+    first_grid = Path(cfg.paths.output_dir) / "samples" / "g0000001.png"
+    assert first_grid.stat().st_mtime_ns < cache.stat().st_mtime_ns
+    assert [float(r["progress/g_iters"]) for r in csv_rows(Path(cfg.paths.output_dir)) if r.get("val/fid")] == [3.0]

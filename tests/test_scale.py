@@ -100,7 +100,7 @@ def test_sweep_table_marks_failed_jobs(tmp_path):
     rows = {r["job"]: r for r in csv.DictReader(open(sweep / "summary.csv"))}
     assert rows["0"]["status"] == "finished" and rows["1"]["status"] == "failed"
     error = json.loads(only(list(sweep.glob("1_*/summary.json"))).read_text())["error"]
-    assert "g_iters must be a positive number" in error
+    assert "g_iters must be a whole number >= 1 or null, got 0" in error
 
 
 # ---- Optuna ----------------------------------------------------------------------------------

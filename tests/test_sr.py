@@ -384,9 +384,9 @@ def test_srgan_bad_settings(tmp_path):
     with pytest.raises(GanforgeError, match="model.generator_ckpt=.*missing.ckpt does not exist"):
         model(f"model.generator_ckpt={tmp_path / 'missing.ckpt'}")
     (tmp_path / "junk.ckpt").write_text("not a checkpoint")
-    with pytest.raises(GanforgeError, match="junk.ckpt is not a readable checkpoint"):
+    with pytest.raises(GanforgeError, match="junk.ckpt is not a checkpoint"):
         model(f"model.generator_ckpt={tmp_path / 'junk.ckpt'}")
-    torch.save({"state_dict": {"generator.w": torch.zeros(1)}}, tmp_path / "gan.ckpt")
+    torch.save({"state_dict": {"generator.w": torch.zeros(1)}, "hyper_parameters": {}}, tmp_path / "gan.ckpt")
     with pytest.raises(GanforgeError, match="is not a checkpoint of model=srresnet or model=srgan"):
         model(f"model.generator_ckpt={tmp_path / 'gan.ckpt'}")
     wide = model("model.generator.width=16", "model.content_loss=pixel")
@@ -417,7 +417,7 @@ def test_upscale_bad_inputs(tmp_path):
 
     with pytest.raises(GanforgeError, match="set input=<image or folder> and output=<file.png or folder>"):
         upscale(output=None)
-    with pytest.raises(GanforgeError, match="tile must be at least 16 px and tile_overlap 0 or more"):
+    with pytest.raises(GanforgeError, match="tile must be a whole number >= 16, got 8"):
         upscale(tile=8)
     with pytest.raises(GanforgeError, match="notes.txt is not an image file"):
         upscale(input=str(tmp_path / "notes.txt"))

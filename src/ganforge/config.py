@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 
 def optimizer_steps(g_iters: int | None, n_critic: int, pretrain: int = 0) -> int:
@@ -66,3 +70,77 @@ def register_resolvers() -> None:
 
 
 register_resolvers()
+
+
+# ---- the type check of each entry point's top-level settings ---------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """What one top-level key accepts: a type, whether null is allowed, a lower bound, a choice."""
+
+    kind: type
+    nullable: bool = False
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        what = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[self.kind]
+        if self.choices:
+            what = "one of " + ", ".join(self.choices)
+        if self.minimum is not None:
+            what += f" >= {self.minimum:g}"
+        return what + (" or null" if self.nullable else "")
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, self.kind)
+        if ok and self.choices:
+            ok = value in self.choices
+        if ok and self.minimum is not None:
+            ok = value >= self.minimum
+        return ok
+
+
+_CKPT = Setting(str)
+_DEVICE = Setting(str)
+SCHEMAS: dict[str, dict[str, Setting]] = {
+    "train": {
+        "seed": Setting(int, nullable=True), "g_iters": Setting(int, nullable=True, minimum=1),
+        "checkpoint_every": Setting(int, minimum=1), "ckpt_path": Setting(str, nullable=True),
+        "objective": Setting(str, nullable=True), "objective_penalty": Setting(float),
+        "auto_resume": Setting(bool), "nan_policy": Setting(str, choices=("stop", "warn")),
+    },
+    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int)},
+    "sample": {
+        "ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int), "out_dir": Setting(str, nullable=True),
+        "grid_size": Setting(int, minimum=1), "grid_columns": Setting(int, minimum=1),
+        "num_images": Setting(int, minimum=0), "batch_size": Setting(int, minimum=1),
+        "interpolation.rows": Setting(int, minimum=0), "interpolation.steps": Setting(int, minimum=2),
+    },
+    "upscale": {
+        "ckpt_path": _CKPT, "device": _DEVICE, "input": Setting(str, nullable=True),
+        "output": Setting(str, nullable=True), "tile": Setting(int, minimum=16),
+        "tile_overlap": Setting(int, minimum=0),
+    },
+}
+
+
+def check_settings(cfg: DictConfig, task: str) -> None:
+    """Refuse a top-level value of the wrong type or range, naming the key (before any work)."""
+    from ganforge.errors import GanforgeError
+
+    absent = object()
+    for key, setting in SCHEMAS[task].items():
+        try:
+            value = OmegaConf.select(cfg, key, default=absent, throw_on_missing=True)
+        except MissingMandatoryValue:
+            raise GanforgeError(f"{key} is required: add {key}=<value> to the command line") from None
+        if value is absent:  # a library caller's partial config: what is there is checked
+            continue
+        if not setting.accepts(value):
+            raise GanforgeError(f"{key} must be {setting.describe()}, got {value!r}")

@@ -13,7 +13,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.evaluation import (
     Evaluation,
     build_extractor,
@@ -21,7 +20,9 @@ from ganforge.callbacks.evaluation import (
     reference_features,
     sample_count,
 )
-from ganforge.errors import GanforgeError
+from ganforge.config import check_settings
+from ganforge.errors import GanforgeError, config_errors
+from ganforge.files import write_text_atomic
 from ganforge.metrics.images import generated_features
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
@@ -67,13 +68,12 @@ def write_json(path: Path, ckpt_name: str, entry: dict[str, Any]) -> None:
         except json.JSONDecodeError:
             log.warning("%s was not valid JSON; rewriting it", path)
     existing[ckpt_name] = entry
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(existing, indent=2, allow_nan=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(existing, indent=2, allow_nan=True) + "\n")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Every check (checkpoint, data, weights, split) runs before the first image is generated."""
+    check_settings(cfg, "eval")
     ckpt = Path(cfg.ckpt_path)
     device = pick_device(cfg.device)
     module = load_module(ckpt, device)
@@ -81,7 +81,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if len(module.sample_shape) != 3:
         raise GanforgeError("evaluate.py scores image models; 2-D models are measured by the mode metrics "
                             "logged during training (val/modes, val/hq_ratio, val/reverse_kl)")
-    datamodule = instantiate(data_config(cfg, ckpt))
+    with config_errors("data"):
+        datamodule = instantiate(data_config(cfg, ckpt))
     if tuple(datamodule.sample_shape) != tuple(module.sample_shape):
         raise GanforgeError(f"the checkpoint generates {tuple(module.sample_shape)} samples but the data gives "
                             f"{tuple(datamodule.sample_shape)}; pass the data settings it was trained on")

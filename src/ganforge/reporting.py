@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def counting(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``; reports ``what`` with done/total and items per second."""
+    """Yields ``advance(n)``; reports ``what`` with done/total and items per second. "done" is
+    what the caller advanced (e.g. files actually written), not ``total``."""
     start = time.perf_counter()
+    done = 0
     if not enabled:
         yield lambda n: None
         return
@@ -25,9 +27,15 @@ def counting(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       transient=True) as bar:
             task = bar.add_task(what, total=total)
-            yield lambda n: bar.advance(task, n)
+
+            def advance_bar(n: int) -> None:
+                nonlocal done
+                done += n
+                bar.advance(task, n)
+
+            yield advance_bar
     else:
-        done, next_report = 0, total / 4
+        next_report = total / 4
 
         def advance(n: int) -> None:
             nonlocal done, next_report
@@ -39,4 +47,4 @@ def counting(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[
         log.info("%s: %d items", what, total)
         yield advance
     seconds = time.perf_counter() - start
-    log.info("%s: %d done in %.1f s (%.1f/s)", what, total, seconds, total / max(seconds, 1e-9))
+    log.info("%s: %d done in %.1f s (%.1f/s)", what, done, seconds, done / max(seconds, 1e-9))

@@ -14,7 +14,8 @@ from torchvision.io import write_png
 from torchvision.utils import make_grid, save_image
 
 from ganforge.callbacks.samples import scatter_png
-from ganforge.errors import GanforgeError
+from ganforge.config import check_settings
+from ganforge.files import write_text_atomic
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
@@ -37,10 +38,8 @@ def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
 
 
 def run(cfg: DictConfig) -> list[Path]:
+    check_settings(cfg, "sample")
     ckpt = Path(cfg.ckpt_path)
-    if cfg.num_images < 0 or cfg.grid_size < 1 or cfg.interpolation.rows < 0 or cfg.interpolation.steps < 2:
-        raise GanforgeError("num_images must be >= 0, grid_size >= 1, interpolation.rows >= 0 and "
-                            "interpolation.steps >= 2")
     device = pick_device(cfg.device)
     module = load_module(ckpt, device)
     require_noise_model(module, "sample.py")
@@ -53,7 +52,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if len(module.sample_shape) != 3:  # 2-D points
         points = module.sample(2000, rng).cpu()
         csv = out / "points.csv"
-        csv.write_text("x,y\n" + "\n".join(f"{x:.6f},{y:.6f}" for x, y in points.tolist()) + "\n")
+        write_text_atomic(csv, "x,y\n" + "\n".join(f"{x:.6f},{y:.6f}" for x, y in points.tolist()) + "\n")
         scatter_png(torch.empty(0, 2), points, out / "scatter.png", f"{ckpt.name}: {len(points)} samples")
         written += [csv, out / "scatter.png"]
         log.info("wrote %s", ", ".join(map(str, written)))

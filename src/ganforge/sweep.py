@@ -17,6 +17,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ganforge.files import atomic_path, write_text_atomic
+
 log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
 # Metrics shown in the table, when a job has them (the rest stay in summary.json).
@@ -45,7 +47,7 @@ def write_job_summary(output_dir: Path, status: str, metrics: dict[str, float], 
     payload = {"job": num, "run_dir": str(output_dir), "overrides": job_overrides(), "status": status,
                "objective": objective, "metrics": metrics, "checkpoints": checkpoints, "error": error}
     path = output_dir / SUMMARY
-    path.write_text(json.dumps(payload, indent=2, default=float))
+    write_text_atomic(path, json.dumps(payload, indent=2, default=float))
     return path
 
 
@@ -82,14 +84,14 @@ def write_sweep_table(root: Path) -> str:
         return ""
     columns = [c for c in rows[0] if c in ("job", "overrides", "status", "best_checkpoint")
                or any(r.get(c) is not None for r in rows)]
-    with open(root / "summary.csv", "w", newline="") as f:
+    with atomic_path(root / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r.get(c)).replace("|", "\\|") for c in columns) + " |" for r in rows]
     markdown = "\n".join(lines) + "\n"
-    (root / "summary.md").write_text(markdown)
+    write_text_atomic(root / "summary.md", markdown)
     return markdown
 
 

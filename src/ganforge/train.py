@@ -8,44 +8,31 @@ import logging
 import math
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError
 
 import ganforge.config  # noqa: F401  (registers resolvers)
-from ganforge.errors import GanforgeError
+from ganforge.callbacks.checkpoint import AtomicCheckpointIO
+from ganforge.config import check_settings
+from ganforge.errors import DivergedError, GanforgeError, config_errors, one_line
+from ganforge.files import open_checkpoint
+from ganforge.models.state import check_resumable
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
 
 
-def _root_cause(err: BaseException) -> BaseException:
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    return err
-
-
 def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """``instantiate`` with errors from constructors turned into one message naming the config key."""
-    try:
+    """``instantiate`` with any error of a constructor turned into one line naming the config key."""
+    with config_errors(where):
         return instantiate(node, **kwargs)
-    except InstantiationException as err:
-        cause = _root_cause(err)
-        if isinstance(cause, GanforgeError):
-            raise cause from None
-        if isinstance(cause, (ValueError, TypeError)) and cause is not err:
-            raise GanforgeError(f"{where}: {cause}") from err
-        raise GanforgeError(f"{where}: {err}") from err
-    except InterpolationResolutionError as err:  # a resolver's own check (e.g. pretrain_steps vs g_iters)
-        cause = err.__cause__ if isinstance(err.__cause__, ValueError) else err
-        raise GanforgeError(f"{where}: {cause}") from err
 
 
 def build_all(group: DictConfig | None, where: str) -> list[Any]:
@@ -104,11 +91,24 @@ def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Train one run and write its ``summary.json`` (also when it fails), then return the objective."""
+    """Train one run and write its ``summary.json`` (also when it fails), then return the objective.
+    A diverged run (``nan_policy: stop``) is recorded as ``diverged``; inside a sweep with an
+    objective it returns ``objective_penalty``, so a search ranks it instead of losing the trial."""
     output_dir = Path(cfg.paths.output_dir)
     state: dict[str, Any] = {}
     try:
         objective = _fit(cfg, state)
+    except DivergedError as err:
+        if state.get("is_global_zero", True):
+            write_job_summary(output_dir, "diverged", _plain_metrics(state), _checkpoints(output_dir),
+                              error=str(err))
+            _refresh_sweep_table()
+        if in_multirun() and cfg.get("objective"):
+            print(f"error: {err}", file=sys.stderr)
+            penalty = float(cfg.get("objective_penalty", 1e6))
+            log.warning("returning objective_penalty=%g for this diverged job", penalty)
+            return penalty
+        raise
     except BaseException as err:
         if state.get("is_global_zero", True):
             write_job_summary(output_dir, "failed", _plain_metrics(state), _checkpoints(output_dir),
@@ -142,16 +142,14 @@ def _refresh_sweep_table() -> None:
 
 def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     """Every check that can fail runs before the first training step."""
+    check_settings(cfg, "train")
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise GanforgeError(f"ckpt_path={ckpt_path} does not exist")
     if not ckpt_path and cfg.get("auto_resume", True) and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
         found = resume_checkpoint(Path(cfg.paths.output_dir))
         if found is not None:
             log.info("resuming from %s (this run directory already has a checkpoint: a requeued job)", found)
             ckpt_path = str(found)
-    if cfg.get("g_iters") is not None and int(cfg.g_iters) < 1:
-        raise GanforgeError(f"g_iters must be a positive number of generator iterations, got {cfg.g_iters}")
+    checkpoint = open_checkpoint(ckpt_path) if ckpt_path else None
     for noise in (".*ModelCheckpoint with manual optimization.*", ".*treespec.*"):
         warnings.filterwarnings("ignore", message=noise)  # checkpoints after the step are what we want
     if cfg.get("seed") is not None:
@@ -161,19 +159,25 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     check_data_kind(cfg.model, datamodule)
     model = build(cfg.model, "model", sample_shape=list(datamodule.sample_shape),
                   num_classes=datamodule.num_classes)
+    if checkpoint is not None:  # another model or other settings: refused now, not inside fit
+        check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
+        del checkpoint
+    callbacks = build_all(cfg.get("callbacks"), "callbacks")  # constructors check their settings
+    loggers = build_all(cfg.get("logger"), "logger")
     if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
         model.before_fit(datamodule)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-
-    callbacks = build_all(cfg.get("callbacks"), "callbacks")
+    with config_errors("data"):
+        datamodule.prepare_data()
+        datamodule.setup("fit")
     for callback in callbacks:  # checks that need the data (e.g. metric weights), before any training
         if hasattr(callback, "before_fit"):
             callback.before_fit(datamodule)
-    loggers = build_all(cfg.get("logger"), "logger")
-    trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
+    trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
+                               plugins=[*plugins, AtomicCheckpointIO()])
     state.update(trainer=trainer, is_global_zero=trainer.is_global_zero)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    with config_errors("config"):
+        resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(resolved)
     log.info("training %s on %s for %s generator iterations (trainer.max_steps=%s); run dir %s",
@@ -199,7 +203,9 @@ def user_errors_to_exit() -> Iterator[None]:
     try:
         yield
     except GanforgeError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the developer's switch: the whole traceback too
+            traceback.print_exc()
+        print(f"error: {one_line(err, limit=2000)}", file=sys.stderr)
         if in_multirun():
             raise
         sys.exit(2)

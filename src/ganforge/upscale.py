@@ -11,12 +11,15 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
+from PIL import Image
 from torch import Tensor
 from torchvision.io import write_png
 
+from ganforge.config import check_settings
 from ganforge.data.sr import IMAGE_SUFFIXES, image_files, read_rgb
 from ganforge.data.stream import uint8_to_unit
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, one_line
+from ganforge.files import atomic_path
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device
 from ganforge.reporting import counting
@@ -63,34 +66,51 @@ def plan(source: Path, target: Path, scale: int) -> list[tuple[Path, Path]]:
 
 
 def run(cfg: DictConfig) -> list[Path]:
+    check_settings(cfg, "upscale")
     if not cfg.get("input") or not cfg.get("output"):
         raise GanforgeError("set input=<image or folder> and output=<file.png or folder>")
-    if int(cfg.tile) < 16 or int(cfg.tile_overlap) < 0:
-        raise GanforgeError(f"tile must be at least 16 px and tile_overlap 0 or more, got {cfg.tile}, "
-                            f"{cfg.tile_overlap}")
     source, target = Path(cfg.input).expanduser(), Path(cfg.output).expanduser()
     plan(source, target, 1)  # bad paths fail before the checkpoint is read
+    if source.is_file():
+        read_input(source)  # a single input that is not a readable image is an error, not a skip
+    if int(cfg.tile) <= 2 * int(cfg.tile_overlap):
+        raise GanforgeError(f"tile ({cfg.tile}) must be larger than twice tile_overlap ({cfg.tile_overlap})")
     module = load_module(cfg.ckpt_path, pick_device(cfg.device))
     if not hasattr(module, "super_resolve"):
         raise GanforgeError(f"ckpt_path={cfg.ckpt_path} is a {type(module).__name__}, not a super-resolution "
                             "model (train one with model=srresnet or model=srgan)")
     scale = module.scale
     jobs = plan(source, target, scale)
-    written = []
+    written: list[Path] = []
+    skipped: list[str] = []
     with counting(len(jobs), f"upscaling x{scale}") as advance:
-        for source, target in jobs:
+        for source_file, target_file in jobs:
             try:
-                image = read_rgb(source)
-            except (OSError, ValueError) as err:
-                log.warning("skipped %s: not a readable image (%s)", source, err)
-                advance(1)
+                image = read_input(source_file)
+            except GanforgeError as err:
+                skipped.append(str(err))
                 continue
             lr = uint8_to_unit(image).unsqueeze(0).to(module.device)
             sr = upscale_tiled(module.super_resolve, lr, scale, int(cfg.tile), int(cfg.tile_overlap))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_png(to_uint8(sr.cpu())[0], str(target))
-            log.info("%s (%dx%d) -> %s (%dx%d)", source, image.shape[2], image.shape[1], target,
+            with atomic_path(target_file) as tmp:
+                write_png(to_uint8(sr.cpu())[0], str(tmp))
+            log.info("%s (%dx%d) -> %s (%dx%d)", source_file, image.shape[2], image.shape[1], target_file,
                      sr.shape[3], sr.shape[2])
-            written.append(target)
+            written.append(target_file)
             advance(1)
+    if skipped:
+        log.warning("skipped %d of %d files that are not readable images (e.g. %s)", len(skipped), len(jobs),
+                    skipped[0])
+    if jobs and not written:
+        raise GanforgeError(f"none of the {len(jobs)} files under input={source} is a readable image")
+    print(f"upscaled {len(written)} of {len(jobs)} images x{scale} into {target}"
+          + (f" ({len(skipped)} unreadable files skipped)" if skipped else ""))
     return written
+
+
+def read_input(path: Path) -> Tensor:
+    """One input image as uint8 (3, H, W), or one line naming the file and why it cannot be read."""
+    try:
+        return read_rgb(path)
+    except (OSError, ValueError, RuntimeError, SyntaxError, Image.DecompressionBombError) as err:
+        raise GanforgeError(f"input {path} is not a readable image ({one_line(err, 200)})") from None

@@ -129,17 +129,24 @@ class Evaluation(L.Callback):
         return self.resolve_split(self.cfg.real_split, tuple(datamodule.reference_splits))
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not self.enabled or self.metrics is not None:
-            return
-        device = trainer.strategy.root_device
-        self.extractor.to(device)
-        dm = trainer.datamodule
-        split = self.real_split(dm)
-        if trainer.is_global_zero:  # rank 0 computes (or reads) and caches; the others read the cache
-            self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
-        trainer.strategy.barrier("real statistics")
-        if not trainer.is_global_zero:
-            self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
+        if self.enabled:
+            self.extractor.to(trainer.strategy.root_device)
+
+    def reference(self, trainer: L.Trainer) -> ImageMetrics:
+        """The real statistics, computed (or read from the cache) when the first evaluation is
+        due rather than at start, so training and the first sample grid begin at once. Rank 0
+        computes and caches; the other ranks read the cache after the barrier."""
+        if self.metrics is None:
+            device, dm = trainer.strategy.root_device, trainer.datamodule
+            split = self.real_split(dm)
+            if trainer.is_global_zero:
+                self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0],
+                                               self.cfg)
+            trainer.strategy.barrier("real statistics")
+            if not trainer.is_global_zero:
+                self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0],
+                                               self.cfg)
+        return self.metrics
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """A run resumed into a new directory remembers the best FID so far (restored state), so
@@ -177,7 +184,8 @@ class Evaluation(L.Callback):
         return bool(getattr(pl_module, "evaluation_ready", True))
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
-        assert self.metrics is not None and self.extractor is not None
+        assert self.extractor is not None
+        reference = self.reference(trainer)
         self.last_images_seen = pl_module.images_seen
         started = time.perf_counter()
         device = pl_module.device
@@ -192,7 +200,7 @@ class Evaluation(L.Callback):
                                                self.cfg.batch_size, device, advance)
         feats = self._gather(pl_module, feats)[:total]
         logits = self._gather(pl_module, logits)[:total] if logits is not None else None
-        scores = self.metrics.compute(feats, logits)
+        scores = reference.compute(feats, logits)
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
         publish(trainer, pl_module, self.latest)
         if trainer.is_global_zero:

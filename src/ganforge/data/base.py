@@ -43,6 +43,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.samples is None:
             self.samples, self.labels = self.load()
+        if stage == "fit" and len(self.samples) < self.batch_size:  # training needs one whole batch
+            raise GanforgeError(f"the dataset has {len(self.samples)} samples, fewer than one batch "
+                                f"(data.batch_size={self.batch_size}); lower data.batch_size or add data")
 
     def train_dataloader(self) -> InMemoryBatches:
         self.setup("fit")

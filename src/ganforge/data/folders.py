@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ganforge.data.images import ImageDataModule, fit_images
 from ganforge.errors import DataNotFoundError, GanforgeError
+from ganforge.files import torch_save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +104,17 @@ class FolderImages(ImageDataModule):
             key = cache_key(files, type(self).__name__, resolution, channels, self.crop)
             cache = self.cache_dir / f"{type(self).__name__}-{resolution}px-{key}.pt"
             if cache.is_file():
-                log.info("loading decoded images from %s", cache)
-                blob = torch.load(cache, weights_only=True)
-                return blob["images"], blob["labels"]
+                try:
+                    blob = torch.load(cache, weights_only=True)
+                    log.info("loaded decoded images from %s", cache)
+                    return blob["images"], blob["labels"]
+                except Exception as err:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+                    log.warning("ignoring unreadable image cache %s (%s); decoding again", cache, err)
         self.check_memory(len(files))
         images, kept = decode_all(files, resolution, channels, self.crop, self.num_workers, f"decoding {self.root}")
         label_tensor = torch.tensor([labels[i] for i in kept], dtype=torch.long)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"images": images, "labels": label_tensor}, cache.with_suffix(".tmp"))
-            cache.with_suffix(".tmp").replace(cache)
+            torch_save_atomic({"images": images, "labels": label_tensor}, cache)
         return images, label_tensor
 
 

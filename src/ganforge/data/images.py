@@ -93,7 +93,7 @@ class ImageDataModule(InMemoryDataModule):
         """uint8 (N, C, H, W) images of ``split``, fitted like the training images. The base offers
         the training images only; sets with a held-out split override this."""
         self.check_reference_split(split)
-        self.setup("fit")
+        self.setup()
         assert self.samples is not None
         return self.samples
 

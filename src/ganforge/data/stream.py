@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from ganforge.errors import GanforgeError
+
 
 def uint8_to_unit(x: Tensor) -> Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
@@ -43,9 +45,9 @@ class InMemoryBatches:
             raise ValueError(f"{len(samples)} samples but {len(labels)} labels")
         per_rank = len(samples) // world_size
         if per_rank < batch_size:
-            raise ValueError(
-                f"the dataset has {len(samples)} samples, fewer than one batch of {batch_size} per device; "
-                "lower data.batch_size or add data"
+            raise GanforgeError(
+                f"the dataset has {len(samples)} samples, fewer than one batch of {batch_size} per device "
+                f"({world_size} devices); lower data.batch_size or add data"
             )
         self.samples, self.labels = samples, labels
         self.batch_size, self.seed, self.to_sample = batch_size, seed, to_sample

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from torch import Tensor
 from torchvision import datasets
 
 from ganforge.data.images import ImageDataModule, check_fit
-from ganforge.errors import DataNotFoundError, GanforgeError
+from ganforge.errors import DataNotFoundError, GanforgeError, one_line
+from ganforge.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,9 @@ SETS = {
     "fashion_mnist": (datasets.FashionMNIST, "FashionMNIST", 10, "Fashion-MNIST"),
     "cifar10": (datasets.CIFAR10, "cifar-10-batches-py", 10, "CIFAR-10"),
 }
+# Sets that Debian packages (MNIST-format files under /usr/share/datasets/<folder>): the fallback
+# when torchvision's download fails on a machine that reaches only package mirrors.
+DEBIAN_PACKAGES = {"fashion_mnist": ("dataset-fashion-mnist", "usr/share/datasets/fashion-mnist")}
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -39,11 +45,38 @@ def seed_idx_files(raw_dir: Path, system_dirs: Sequence[str]) -> Path | None:
         raw_dir.mkdir(parents=True, exist_ok=True)
         for name, src in found.items():
             opener = gzip.open if src.suffix == ".gz" else open
-            with opener(src, "rb") as fin, open(raw_dir / name, "wb") as fout:
+            with opener(src, "rb") as fin, atomic_path(raw_dir / name) as tmp, open(tmp, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
         log.info("copied %s from %s", ", ".join(_IDX_FILES), folder)
         return folder
     return None
+
+
+def _run(command: list[str], cwd: str) -> None:
+    """Run a packaging tool; any failure becomes ``OSError`` with the tool's last line."""
+    try:
+        subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError as err:
+        raise OSError(f"{command[0]} is not installed (not a Debian/Ubuntu system)") from err
+    except subprocess.CalledProcessError as err:
+        last = (err.stderr or err.stdout or "").strip().splitlines()
+        raise OSError(f"{' '.join(command[:2])} failed: {last[-1] if last else err}") from err
+    except subprocess.TimeoutExpired as err:
+        raise OSError(f"{' '.join(command[:2])} took longer than {err.timeout:.0f} s") from err
+
+
+def fetch_debian_package(package: str, folder_inside: str, raw_dir: Path) -> None:
+    """``apt-get download`` the package (no root needed), unpack it with ``dpkg-deb -x`` into a
+    scratch folder beside ``raw_dir`` and copy its MNIST-format files into ``raw_dir``."""
+    raw_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=raw_dir.parent, prefix=".debian-") as scratch:
+        _run(["apt-get", "download", package], scratch)
+        debs = sorted(Path(scratch).glob(f"{package}_*.deb"))
+        if not debs:
+            raise OSError(f"apt-get download {package} left no .deb file")
+        _run(["dpkg-deb", "-x", str(debs[0]), str(Path(scratch) / "root")], scratch)
+        if seed_idx_files(raw_dir, [str(Path(scratch) / "root" / folder_inside)]) is None:
+            raise OSError(f"{package} has no MNIST-format files under /{folder_inside}")
 
 
 class TorchvisionImages(ImageDataModule):
@@ -81,7 +114,7 @@ class TorchvisionImages(ImageDataModule):
         """The training images already in memory, or the held-out test split decoded the same way."""
         self.check_reference_split(split)
         if (split == "train") == self.train:
-            self.setup("fit")
+            self.setup()
             assert self.samples is not None
             return self.samples
         images, _ = self._decode(self._dataset(train=split == "train"))
@@ -90,19 +123,32 @@ class TorchvisionImages(ImageDataModule):
     def _dataset(self, train: bool | None = None):
         train = self.train if train is None else train
         cls, folder, _, pretty = SETS[self.name]
+        raw_dir = self.root / folder / "raw"
         if cls is not datasets.CIFAR10:
-            seed_idx_files(self.root / folder / "raw", self.system_dirs)
+            seed_idx_files(raw_dir, self.system_dirs)
         try:
             return cls(str(self.root), train=train, download=self.download)
         except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError for missing/failed downloads
-            where = self.root / folder
-            extra = f", or in one of {self.system_dirs}" if self.system_dirs else ""
-            how = "it could not be downloaded" if self.download else "data.download=false"
-            raise DataNotFoundError(
-                f"{pretty} was not found under {where}{extra}, and {how} ({err}). "
-                f"Put the dataset files there (torchvision's layout), point data.root at a folder that has "
-                f"them, or run once with network access."
-            ) from err
+            failure = one_line(err, limit=200)
+        debian = DEBIAN_PACKAGES.get(self.name)
+        if self.download and debian is not None:
+            try:
+                fetch_debian_package(*debian, raw_dir)
+                log.info("%s: torchvision's download failed, so it came from Debian's package %s "
+                         "(apt-get download, unpacked into %s)", pretty, debian[0], raw_dir)
+                return cls(str(self.root), train=train, download=False)
+            except (RuntimeError, OSError) as err:
+                failure += f"; Debian's package {debian[0]} could not be fetched either ({one_line(err, 200)})"
+        where = self.root / folder
+        extra = f", or in one of {self.system_dirs}" if self.system_dirs else ""
+        how = "it could not be downloaded" if self.download else "data.download=false"
+        also = (f", or install Debian's package (apt-get install {debian[0]}; its folder /{debian[1]} is "
+                "searched)") if debian else ""
+        raise DataNotFoundError(
+            f"{pretty} was not found under {where}{extra}, and {how} ({failure}). Run once with network "
+            f"access, put the dataset files there (torchvision's layout) or point data.root at a folder that "
+            f"has them{also}"
+        )
 
     def prepare_data(self) -> None:
         self._dataset()

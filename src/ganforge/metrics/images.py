@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +23,8 @@ from torch_fidelity.metric_prc import calculate_precision_recall_part
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
+
+from ganforge.files import torch_save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +143,14 @@ def load_real_features(path: Path) -> Tensor | None:
         return None
     try:
         return torch.load(path, weights_only=True)["features"]
-    except (OSError, RuntimeError, KeyError, EOFError) as err:
+    except Exception as err:  # noqa: BLE001 - any unreadable cache is recomputed, never trusted
         log.warning("ignoring unreadable real-statistics cache %s (%s); recomputing", path, err)
         return None
 
 
 def save_real_features(path: Path, features: Tensor, meta: dict) -> None:
     """Atomic write (temporary file, then rename) so a crash never leaves half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")  # per process: DDP ranks never share one
-    torch.save({"features": features.contiguous(), "meta": meta}, tmp)
-    tmp.replace(path)
+    torch_save_atomic({"features": features.contiguous(), "meta": meta}, path)
 
 
 def pick_subset(count: int, total: int, seed: int = 0) -> Tensor:

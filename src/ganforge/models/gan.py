@@ -189,9 +189,12 @@ class GAN(CountedModule):
         return self.hparams.n_critic + 1
 
     # ---- training ----------------------------------------------------------------------------
+    def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
+        return [("model.optimizer_g", self.hparams.optimizer_g, self.generator.parameters()),
+                ("model.optimizer_d", self.hparams.optimizer_d, self.discriminator.parameters())]
+
     def configure_optimizers(self):
-        opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
-        opt_d = instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())
+        opt_g, opt_d = self.build_optimizers()
         if self.hparams.lr_decay_start is None:
             return [opt_g, opt_d]
         total = self.trainer.max_steps // self.optimizer_steps_per_g_iter if self.trainer.max_steps > 0 else 0
@@ -223,6 +226,7 @@ class GAN(CountedModule):
 
     def before_fit(self, datamodule: Any) -> None:
         """Called by ``train.run`` before the trainer starts."""
+        self.build_optimizers()
         batch = getattr(datamodule, "batch_size", None)
         if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
             raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
@@ -291,8 +295,7 @@ class GAN(CountedModule):
 
         if log_now:
             metrics.update({"progress/g_iters": float(self.g_iters), "progress/kimg": self.kimg})
-            # Under DDP the logged values are means over ranks (one all-reduce, on logging steps only).
-            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n, sync_dist=self.trainer.world_size > 1)
+            self.log_training(metrics, batch_size=n)
 
     def _schedulers(self) -> list:
         if self.hparams.lr_decay_start is None:

@@ -8,26 +8,23 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, config_errors
+from ganforge.files import open_checkpoint
 
 
 def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.LightningModule:
     """The LightningModule saved in ``path`` (its class is recorded in the checkpoint), in eval
     mode on ``device``. Checkpoints hold plain data, so this loads with ``weights_only=True``."""
-    path = Path(path)
-    if not path.is_file():
-        raise GanforgeError(f"ckpt_path={path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated file, not a checkpoint, pickled objects
-        raise GanforgeError(f"ckpt_path={path} is not a readable ganforge checkpoint ({err})") from err
-    if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise GanforgeError(f"ckpt_path={path} is not a Lightning checkpoint of a ganforge model")
+    path = Path(path).expanduser()
+    checkpoint = open_checkpoint(path)
     module_name, _, class_name = checkpoint.get("ganforge_class", "ganforge.models.gan.GAN").rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    # Starting weights from another checkpoint (SRGAN's generator_ckpt) are replaced by these anyway.
-    overrides = {"generator_ckpt": None} if "generator_ckpt" in checkpoint["hyper_parameters"] else {}
-    module = cls.load_from_checkpoint(path, map_location=device, weights_only=True, **overrides)
+    if not module_name.startswith("ganforge."):
+        raise GanforgeError(f"ckpt_path={path} names the class {module_name}.{class_name}, not a ganforge model")
+    with config_errors(f"ckpt_path={path}"):
+        cls = getattr(importlib.import_module(module_name), class_name)
+        # Starting weights from another checkpoint (SRGAN's generator_ckpt) are replaced by these anyway.
+        overrides = {"generator_ckpt": None} if "generator_ckpt" in checkpoint["hyper_parameters"] else {}
+        module = cls.load_from_checkpoint(path, map_location=device, weights_only=True, **overrides)
     return module.eval()  # on_load_checkpoint restored the counters (g_iters, images_seen)
 
 
@@ -43,4 +40,10 @@ def pick_device(requested: str = "auto") -> torch.device:
     """``auto``: the first CUDA GPU when there is one, else the CPU."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise GanforgeError(f"device={requested!r} is not a device; use auto, cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError(f"device={requested} but this machine has no CUDA GPU; use device=auto or device=cpu")
+    return device

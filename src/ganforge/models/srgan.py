@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ganforge.errors import GanforgeError
+from ganforge.files import open_checkpoint
 from ganforge.losses import get_loss
 from ganforge.models.state import CountedModule, plain
 from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
@@ -118,12 +119,7 @@ class SRGAN(CountedModule):
 
     def load_generator(self, path: str) -> None:
         """Generator weights from a checkpoint of this class (e.g. a ``model=srresnet`` run)."""
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise GanforgeError(f"model.generator_ckpt={path} does not exist") from None
-        except Exception as err:
-            raise GanforgeError(f"model.generator_ckpt={path} is not a readable checkpoint ({err})") from None
+        checkpoint = open_checkpoint(path, "model.generator_ckpt")
         weights = {k.removeprefix("generator."): v for k, v in checkpoint.get("state_dict", {}).items()
                    if k.startswith("generator.")}
         saved_scale = checkpoint.get("hyper_parameters", {}).get("scale")
@@ -144,6 +140,7 @@ class SRGAN(CountedModule):
         VGG weights of the content loss must load."""
         if getattr(datamodule, "scale", self.scale) != self.scale:
             raise GanforgeError(f"model.scale={self.scale} but data.scale={datamodule.scale}")
+        self.build_optimizers()
         self.load_content_network()
 
     def load_content_network(self) -> None:
@@ -153,11 +150,15 @@ class SRGAN(CountedModule):
     def on_fit_start(self) -> None:
         self.load_content_network()  # when fit is called without train.run
 
+    def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
+        specs = [("model.optimizer_g", self.hparams.optimizer_g, self.generator.parameters())]
+        if self.adversarial:
+            specs.append(("model.optimizer_d", self.hparams.optimizer_d, self.discriminator.parameters()))
+        return specs
+
     def configure_optimizers(self):
-        opt_g = instantiate(self.hparams.optimizer_g)(self.generator.parameters())
-        if not self.adversarial:
-            return opt_g
-        return [opt_g, instantiate(self.hparams.optimizer_d)(self.discriminator.parameters())]
+        optimizers = self.build_optimizers()
+        return optimizers if self.adversarial else optimizers[0]
 
     def content(self, sr: Tensor, hr: Tensor) -> Tensor:
         if not self._vgg:
@@ -197,5 +198,4 @@ class SRGAN(CountedModule):
         if self._log_now():
             metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
                             "progress/kimg": self.kimg})
-            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=hr.shape[0],
-                          sync_dist=self.trainer.world_size > 1)
+            self.log_training(metrics, batch_size=hr.shape[0])

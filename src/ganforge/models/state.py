@@ -11,9 +11,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, config_errors
 
 
 def capture_rng() -> dict[str, Any]:
@@ -61,6 +62,20 @@ def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
         )
 
 
+def class_path(module: object) -> str:
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def check_resumable(module: L.LightningModule, checkpoint: dict[str, Any], where: str) -> None:
+    """Refuse, before training, a checkpoint of another model class or of other model settings."""
+    saved = checkpoint.get("ganforge_class")
+    if saved and saved != class_path(module):
+        raise GanforgeError(f"{where} holds a {saved.rpartition('.')[2]} model and this run builds a "
+                            f"{type(module).__name__}; resume with the run's own overrides (see .hydra/overrides.yaml "
+                            "in its run directory)")
+    check_same_hparams(checkpoint.get("hyper_parameters", {}), dict(module.hparams))
+
+
 def plain(value: Any) -> Any:
     """DictConfig -> dicts and lists, so hparams stay plain data in checkpoints."""
     return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
@@ -76,10 +91,24 @@ class CountedModule(L.LightningModule):
         super().__init__()
         self.g_iters = self.d_steps = self.images_seen = 0
         self._pending_rng: dict | None = None
+        self.logged: dict[str, Any] | None = None  # this logging step's metrics, for DivergenceGuard
 
     @property
     def kimg(self) -> float:
         return self.images_seen / 1000.0
+
+    def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
+        """(config key, optimizer config, parameters) of each optimizer, in the order of ``optimizers()``."""
+        raise NotImplementedError
+
+    def build_optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimizers; a setting torch refuses (e.g. a negative learning rate) is one line naming
+        its key. ``before_fit`` calls this once too, so that happens before any training."""
+        built = []
+        for key, node, params in self.optimizer_specs():
+            with config_errors(key):
+                built.append(instantiate(node)(params))
+        return built
 
     def _log_now(self) -> bool:
         """Whether Lightning sends this batch's step metrics to the loggers (every
@@ -88,13 +117,20 @@ class CountedModule(L.LightningModule):
         connector = getattr(self.trainer, "_logger_connector", None)
         return connector is None or bool(connector.should_update_logs)
 
+    def log_training(self, metrics: dict[str, Any], batch_size: int) -> None:
+        """Send one logging step's metrics to the loggers (under DDP as means over ranks: one
+        all-reduce, on logging steps only) and keep them for the divergence check."""
+        self.logged = metrics
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size,
+                      sync_dist=self.trainer.world_size > 1)
+
     def on_train_start(self) -> None:
         if self._pending_rng is not None:
             restore_rng(self._pending_rng)
             self._pending_rng = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["ganforge_class"] = f"{type(self).__module__}.{type(self).__qualname__}"  # read by load_module
+        checkpoint["ganforge_class"] = class_path(self)  # read by load_module
         checkpoint["rng"] = capture_rng()
         checkpoint["counters"] = {"g_iters": self.g_iters, "d_steps": self.d_steps, "images_seen": self.images_seen}
 
