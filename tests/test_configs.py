@@ -75,7 +75,9 @@ def test_experiment_and_debug_presets_compose(tmp_path, name):
 def test_max_steps_counts_both_optimizers(tmp_path):
     cfg = compose_cfg(tmp_path, ["g_iters=100", "model.n_critic=5"])
     assert cfg.trainer.max_steps == 600
-    assert cfg.callbacks.model_checkpoint.every_n_train_steps == cfg.checkpoint_every * 6
+    assert cfg.callbacks.model_checkpoint.every_n_g_iters == cfg.checkpoint_every  # checkpoints count g_iters
+    warm = compose_cfg(tmp_path, ["model=wgan", "g_iters=1000"])  # g 0-24 and g 500 take 100 critic steps
+    assert warm.trainer.max_steps == 1000 + 5 * 1000 + 26 * 95
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

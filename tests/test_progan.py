@@ -133,7 +133,7 @@ def test_training_grows_through_stages_and_grids_stay_at_the_final_size(tmp_path
 def test_resume_mid_fade_restores_stage_alpha_and_optimizers_exactly(tmp_path, data_root):
     _, straight = progan(tmp_path / "straight", data_root, "g_iters=14")
     half_dir, _ = progan(tmp_path / "half", data_root, "g_iters=14",
-                         "callbacks.model_checkpoint.every_n_train_steps=14")
+                         "callbacks.model_checkpoint.every_n_g_iters=7")
     mid = torch.load(half_dir / "checkpoints" / "g0000007.ckpt", weights_only=True)
     kimg = mid["counters"]["images_seen"] / 1000
     stage, alpha = GrowthSchedule(4, 0.1, 0.1).at(kimg)

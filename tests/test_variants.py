@@ -205,7 +205,7 @@ def test_mode_metrics_are_logged_on_2d_data(tmp_path):
 
 
 def test_linear_lr_decay_schedule():
-    from ganforge.models.gan import LinearDecay
+    from ganforge.schedules import LinearDecay
 
     whole = LinearDecay(10, 0.0)
     assert [whole(g) for g in (0, 5, 10, 12)] == [1.0, 0.5, 0.0, 0.0]
@@ -228,7 +228,7 @@ def test_lr_decays_to_zero_by_generator_iteration_and_resumes_exactly(tmp_path, 
         run(cfg)
         return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
 
-    straight = train("straight", "g_iters=4", "callbacks.model_checkpoint.every_n_train_steps=6")  # saves at g=2
+    straight = train("straight", "g_iters=4", "callbacks.model_checkpoint.every_n_g_iters=2")
     # 4 generator iterations, decay after iteration 2: factors 1, 1, 1, 0.5, 0 -> the last LR is 0 for both nets
     assert [s["param_groups"][0]["lr"] for s in straight["optimizer_states"]] == [0.0, 0.0]
     assert straight["lr_schedulers"][0]["last_epoch"] == 4

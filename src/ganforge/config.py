@@ -9,16 +9,20 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 
-def optimizer_steps(g_iters: int | None, n_critic: int, pretrain: int = 0) -> int:
-    """Lightning ``global_step`` after ``g_iters`` generator iterations: each takes ``n_critic``
-    discriminator steps and one generator step, except the first ``pretrain`` (generator only,
-    SRGAN's SRResNet phase). ``None`` -> -1 (no step limit)."""
+def optimizer_steps(g_iters: int | None, n_critic: int, pretrain: int = 0, warmup: Any = None) -> int:
+    """Lightning ``global_step`` after ``g_iters`` generator iterations: each takes its critic steps
+    (``n_critic``, or WGAN's warm-up count) and one generator step, except the first ``pretrain``
+    (generator only, SRGAN's SRResNet phase). ``None`` -> -1 (no step limit)."""
+    from ganforge.schedules import check_warmup, critic_steps_total
+
     if g_iters is None:
         return -1
     pretrain = int(pretrain or 0)
     if pretrain > int(g_iters):
         raise ValueError(f"model.pretrain_steps ({pretrain}) is longer than the run (g_iters={g_iters})")
-    return pretrain + (int(g_iters) - pretrain) * (int(n_critic) + 1)
+    warmup = check_warmup(OmegaConf.to_container(warmup) if isinstance(warmup, DictConfig) else warmup)
+    adversarial = int(g_iters) - pretrain
+    return pretrain + adversarial + critic_steps_total(adversarial, int(n_critic), warmup)
 
 
 def auto_precision(accelerator: str = "auto") -> str:

@@ -15,25 +15,29 @@ from torch import Tensor
 Critic = Callable[[Tensor, Tensor | None], Tensor]
 
 
-def _input_gradients(outputs: Tensor, inputs: Tensor) -> Tensor:
-    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+def _input_gradients(critic: Critic, x: Tensor, labels: Tensor | None) -> Tensor:
+    """d sum(critic(x)) / dx per sample, flattened, with the graph kept (the penalty trains the
+    critic). The critic pass and the double backward run in fp32 with autocast off: under bf16
+    the gradient norm would carry bf16's 3-digit precision, and the reference code runs in fp32."""
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.detach().float().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
 def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | None, real_out: Tensor) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2] on x_hat = a*real + (1-a)*fake,
     one a ~ U[0, 1] per sample. Differentiable, so it trains the critic."""
-    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    grad = _input_gradients(critic(x_hat, labels).float(), x_hat)
-    return ((grad.float().norm(2, dim=1) - 1) ** 2).mean()
+    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=torch.float32)
+    x_hat = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
+    grad = _input_gradients(critic, x_hat, labels)
+    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
 def r1_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | None, real_out: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): 1/2 E[||grad D(x)||^2] on real data; the config weight is gamma."""
-    x = real.detach().requires_grad_(True)
-    grad = _input_gradients(critic(x, labels).float(), x)
-    return 0.5 * grad.float().pow(2).sum(dim=1).mean()
+    grad = _input_gradients(critic, real, labels)
+    return 0.5 * grad.pow(2).sum(dim=1).mean()
 
 
 def drift_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | None, real_out: Tensor) -> Tensor:

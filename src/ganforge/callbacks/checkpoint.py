@@ -12,9 +12,32 @@ from ganforge.files import torch_save_atomic
 
 
 class GanCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that also refreshes ``last.ckpt`` when training ends between two
-    periodic saves. Lightning 2.6 writes ``last.ckpt`` at train end only if it never wrote one,
-    so the iterations after the last periodic save would be lost."""
+    """``ModelCheckpoint`` that saves every ``every_n_g_iters`` generator iterations (the loop's
+    own unit: Lightning's steps count every optimizer step, and a critic's steps per generator
+    iteration can vary), and refreshes ``last.ckpt`` when training ends between two periodic
+    saves (Lightning 2.6 writes it at train end only if it never wrote one)."""
+
+    def __init__(self, *args: Any, every_n_g_iters: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if every_n_g_iters is not None and every_n_g_iters < 1:
+            raise ValueError(f"every_n_g_iters must be positive or null, got {every_n_g_iters}")
+        self.every_n_g_iters = every_n_g_iters
+        self._last_g_saved = -1
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._last_g_saved = pl_module.g_iters  # a resumed run does not save its starting point again
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        g = pl_module.g_iters
+        if not self.every_n_g_iters or g == self._last_g_saved or g % self.every_n_g_iters:
+            return
+        self._last_g_saved = g
+        if self._last_global_step_saved != trainer.global_step:
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.save_last and self._last_global_step_saved != trainer.global_step:

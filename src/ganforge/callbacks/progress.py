@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class GanProgressBar(ProgressBar):
-    def __init__(self, log_every_s: float = 30.0, refresh_s: float = 0.5) -> None:
+    def __init__(self, g_iters: int | None = None, log_every_s: float = 30.0, refresh_s: float = 0.5) -> None:
         super().__init__()
+        self.g_iters = g_iters
         self.log_every_s, self.refresh_s = log_every_s, refresh_s
         self._enabled = True
         self._progress: Progress | None = None
@@ -54,9 +55,7 @@ class GanProgressBar(ProgressBar):
         if not (self._enabled and trainer.is_global_zero):
             return
         self._start = (time.monotonic(), pl_module.images_seen)
-        per_iter = getattr(pl_module, "optimizer_steps_per_g_iter", 1)
-        g_iters_in = getattr(pl_module, "g_iters_in", lambda steps: steps // per_iter)  # SRGAN: phases differ
-        self._total = g_iters_in(trainer.max_steps) if trainer.max_steps and trainer.max_steps > 0 else None
+        self._total = self.g_iters
         console = Console(stderr=True)
         if console.is_terminal:
             self._progress = Progress(

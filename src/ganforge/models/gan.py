@@ -6,7 +6,7 @@ iteration is ``n_critic + 1`` global steps; progress is logged as ``progress/g_i
 ``progress/kimg`` (thousands of real images shown to the discriminator, all ranks together).
 
 The surface used by callbacks and evaluation: ``generate``, ``sample``, ``generate_fixed``, ``sample_shape``,
-``num_classes``, ``conditional``, ``kimg``, ``optimizer_steps_per_g_iter`` and the
+``num_classes``, ``conditional``, ``kimg``, ``g_iters_in`` and the
 ``g_iters``/``images_seen`` counters.
 """
 
@@ -26,6 +26,7 @@ from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models.state import CountedModule, plain
 from ganforge.penalties import get_penalty
+from ganforge.schedules import LinearDecay, check_warmup, critic_steps_at
 
 
 class EmaWithWarmup:
@@ -35,7 +36,7 @@ class EmaWithWarmup:
     grids of EMA models would show noise while the trained generator already draws shapes.
 
     ``begin(n_averaged)`` is called once per update, before ``AveragedModel.update_parameters``
-    (which calls this object once per dtype group); ``t`` is read from the averaged model's
+    (which calls this object once per dtype group of the weights); ``t`` is read from the averaged model's
     counter once (after a resume too) and then counted on the host, so no update waits for a GPU."""
 
     def __init__(self, decay: float) -> None:
@@ -46,26 +47,8 @@ class EmaWithWarmup:
         self.updates = int(n_averaged) if self.updates is None else self.updates + 1
 
     def __call__(self, averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
-        if not averaged[0].is_floating_point():  # integer buffers (BatchNorm's batch counter): follow
-            torch._foreach_copy_(averaged, current)
-            return
         decay = min(self.decay, (1 + (self.updates or 0)) / (10 + (self.updates or 0)))
         torch._foreach_lerp_(averaged, current, 1.0 - decay)
-
-
-class LinearDecay:
-    """Learning-rate factor by generator iteration: 1 until ``start`` (a fraction of ``total``),
-    then linearly down to 0 at ``total`` (the SNGAN/BigGAN-style decay that sharpens the end of a
-    run). A class, not a lambda, so the scheduler's checkpointed state is plain data."""
-
-    def __init__(self, total: int, start: float = 0.0) -> None:
-        self.total, self.start = int(total), float(start)
-
-    def __call__(self, g_iter: int) -> float:
-        begin = self.start * self.total
-        if g_iter <= begin:
-            return 1.0
-        return max(0.0, (self.total - g_iter) / (self.total - begin))
 
 
 class GAN(CountedModule):
@@ -92,6 +75,7 @@ class GAN(CountedModule):
         clip_weights: float | None = None,
         augment: Sequence[str] = (),
         n_critic: int = 1,
+        critic_warmup: dict | None = None,
         ema_decay: float | None = None,
         lr_decay_start: float | None = None,
         pack: int = 1,
@@ -107,6 +91,11 @@ class GAN(CountedModule):
         self.automatic_optimization = False
         if n_critic < 1:
             raise GanforgeError(f"model.n_critic must be at least 1, got {n_critic}")
+        try:
+            self.critic_warmup = check_warmup(hparams["critic_warmup"])
+        except ValueError as err:
+            raise GanforgeError(str(err)) from None
+        self.critic_steps = 0  # critic steps since the last generator step
         if conditional and num_classes == 0:
             raise GanforgeError("this model is conditional (model.conditional=true) but the data has no class "
                                 "labels; choose a labelled dataset (mnist, fashion_mnist, cifar10) or an "
@@ -138,7 +127,9 @@ class GAN(CountedModule):
         self.ema = None
         if ema_decay is not None:
             self.ema_rule = EmaWithWarmup(ema_decay)
-            self.ema = AveragedModel(self.generator, multi_avg_fn=self.ema_rule, use_buffers=True)
+            # Weights are averaged; buffers (BatchNorm's running statistics) are statistics of the
+            # trained generator and are copied from it after each update, as stylegan2-ada and StudioGAN do.
+            self.ema = AveragedModel(self.generator, multi_avg_fn=self.ema_rule, use_buffers=False)
             self.ema.requires_grad_(False)
         # Images: an 8-column grid (conditional: one row per class); points: a scatter of 2,000.
         self.grid_columns = 8
@@ -183,10 +174,22 @@ class GAN(CountedModule):
         """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""
         return self.generate(self.fixed_z, self.fixed_labels)
 
-    @property
-    def optimizer_steps_per_g_iter(self) -> int:
-        """Lightning global steps per generator iteration (n_critic D steps + 1 G step)."""
-        return self.hparams.n_critic + 1
+    def critic_steps_now(self) -> int:
+        """Critic steps the current generator iteration takes (``n_critic``, or WGAN's warm-up)."""
+        return critic_steps_at(self.g_iters, self.hparams.n_critic, self.critic_warmup)
+
+    def g_iters_in(self, optimizer_steps: int) -> int:
+        """Generator iterations that fit in ``optimizer_steps`` Lightning steps."""
+        from ganforge.config import optimizer_steps as steps_for
+
+        low, high = 0, max(0, optimizer_steps)
+        while low < high:  # the largest g with steps_for(g) <= optimizer_steps
+            mid = (low + high + 1) // 2
+            if steps_for(mid, self.hparams.n_critic, 0, self.critic_warmup) <= optimizer_steps:
+                low = mid
+            else:
+                high = mid - 1
+        return low
 
     # ---- training ----------------------------------------------------------------------------
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
@@ -197,7 +200,7 @@ class GAN(CountedModule):
         opt_g, opt_d = self.build_optimizers()
         if self.hparams.lr_decay_start is None:
             return [opt_g, opt_d]
-        total = self.trainer.max_steps // self.optimizer_steps_per_g_iter if self.trainer.max_steps > 0 else 0
+        total = self.g_iters_in(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
         if total < 1:
             raise GanforgeError("model.lr_decay_start needs a run length in generator iterations: set g_iters")
         schedule = LinearDecay(total, self.hparams.lr_decay_start)
@@ -219,6 +222,9 @@ class GAN(CountedModule):
     def update_ema(self) -> None:
         self.ema_rule.begin(self.ema.n_averaged)
         self.ema.update_parameters(self.generator)
+        ema_buffers = list(self.ema.module.buffers())
+        if ema_buffers:
+            torch._foreach_copy_(ema_buffers, list(self.generator.buffers()))
 
     def _run_generator(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
         """Every generator call goes through here (subclasses add arguments, e.g. ProGAN's stage)."""
@@ -240,6 +246,17 @@ class GAN(CountedModule):
         """Every discriminator call, penalties included, goes through here."""
         return self.discriminator(x, y)
 
+    def discriminate(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The discriminator's scores for clean, unpacked samples: DiffAugment, PacGAN packing, then
+        the net. Penalties differentiate through this whole call, so R1's gradient is taken with
+        respect to the clean image and the gradient penalty interpolates clean reals and fakes
+        (stylegan2-ada augments inside the discriminator call too)."""
+        return self._run_discriminator(self._pack(self.augment(x)), y)
+
+    def penalty_values(self, real: Tensor, fake: Tensor, y: Tensor | None, d_real: Tensor) -> dict[str, Tensor]:
+        """Each configured penalty (unweighted) on clean real and generated samples."""
+        return {name: fn(self.discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
+
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
 
@@ -252,12 +269,10 @@ class GAN(CountedModule):
 
         with torch.no_grad():
             fake = self._run_generator(self.generator, self._noise(n), y)
-        real_in, fake_in = self._pack(self.augment(real)), self._pack(self.augment(fake))
-        d_real = self._run_discriminator(real_in, y).float()
-        d_fake = self._run_discriminator(fake_in, y).float()
+        d_real = self.discriminate(real, y).float()
+        d_fake = self.discriminate(fake, y).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
-        penalty_values = {name: fn(self._run_discriminator, real_in, fake_in, y, d_real)
-                          for name, (fn, _) in self.penalties.items()}
+        penalty_values = self.penalty_values(real, fake, y, d_real)
         total_d = loss_d + sum(self.penalties[name][1] * value for name, value in penalty_values.items())
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(total_d)
@@ -267,6 +282,7 @@ class GAN(CountedModule):
                 for p in self.discriminator.parameters():
                     p.clamp_(-self.hparams.clip_weights, self.hparams.clip_weights)
         self.d_steps += 1
+        self.critic_steps += 1
         self.images_seen += n * self.trainer.world_size
         log_now = self._log_now()
         if log_now:
@@ -274,10 +290,11 @@ class GAN(CountedModule):
                        "train/d_fake": d_fake.detach().mean()}
             metrics.update({f"train/penalty_{name}": value.detach() for name, value in penalty_values.items()})
 
-        if self.d_steps % self.hparams.n_critic == 0:
+        if self.critic_steps >= self.critic_steps_now():
+            self.critic_steps = 0
             self.toggle_optimizer(opt_g)
             generated = self._run_generator(self.generator, self._noise(n), y)
-            d_gen = self._run_discriminator(self._pack(self.augment(generated)), y).float()
+            d_gen = self.discriminate(generated, y).float()
             loss_g = self.loss.generator(d_gen)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
@@ -295,7 +312,18 @@ class GAN(CountedModule):
 
         if log_now:
             metrics.update({"progress/g_iters": float(self.g_iters), "progress/kimg": self.kimg})
+            if self.critic_warmup:
+                metrics["progress/n_critic"] = float(self.critic_steps_now())
             self.log_training(metrics, batch_size=n)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["counters"]["critic_steps"] = self.critic_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        counters = checkpoint.get("counters", {})  # before critic_steps was saved: a fixed n_critic
+        self.critic_steps = int(counters.get("critic_steps", self.d_steps % self.hparams.n_critic))
 
     def _schedulers(self) -> list:
         if self.hparams.lr_decay_start is None:

@@ -56,10 +56,12 @@ class ProGAN(GAN):
     a size larger than the data's batch is refused before training."""
 
     def __init__(self, *args: Any, fade_kimg: float = 600.0, stable_kimg: float = 600.0,
-                 batch_sizes: dict | None = None, **kwargs: Any) -> None:
+                 batch_sizes: dict | None = None, reset_optimizers_per_stage: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hparams.update(fade_kimg=fade_kimg, stable_kimg=stable_kimg,
-                            batch_sizes={int(k): int(v) for k, v in (batch_sizes or {}).items()})
+                            batch_sizes={int(k): int(v) for k, v in (batch_sizes or {}).items()},
+                            reset_optimizers_per_stage=bool(reset_optimizers_per_stage))
+        self.optimizer_stage = 0  # the stage the optimizers' moments belong to (reset when it grows)
         if fade_kimg < 0 or stable_kimg <= 0:
             raise GanforgeError(f"model.fade_kimg must be >= 0 and model.stable_kimg > 0, got {fade_kimg}, "
                                 f"{stable_kimg}")
@@ -99,15 +101,21 @@ class ProGAN(GAN):
             raise GanforgeError(f"model.batch_sizes {too_big} exceed data.batch_size={available}; raise "
                                 "data.batch_size to the largest per-resolution batch")
 
-    def at_stage(self, batch: tuple[Tensor, Tensor], stage: int) -> tuple[Tensor, Tensor]:
+    def at_stage(self, batch: tuple[Tensor, Tensor], stage: int, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
         """The stage's batch size, average-pooled from the stored size to the stage's resolution
-        (on the device; the datamodule's own batch-transfer hook has already scaled to [-1, 1])."""
+        (on the device; the datamodule's own batch-transfer hook has already scaled to [-1, 1]).
+        During a fade the reals are faded like the nets (the official ``process_reals``):
+        ``lerp(upsample(downsample(x)), x, alpha)``, so the critic never compares sharp reals
+        with half-grown fakes."""
         real, labels = batch
         n = self.stage_batch_size(stage, real.shape[0])
         real, labels = real[:n], labels[:n]
         size = self.stage_resolution(stage)
         if real.shape[-1] != size:
             real = F.adaptive_avg_pool2d(real, size)
+        if stage > 0 and alpha < 1.0:
+            coarse = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="nearest")
+            real = torch.lerp(coarse, real, alpha)
         return real, labels
 
     # ---- the nets at the current stage ---------------------------------------------------------
@@ -119,6 +127,15 @@ class ProGAN(GAN):
         stage, alpha = self.stage_alpha
         return self.discriminator(x, y, stage, alpha)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["counters"]["optimizer_stage"] = self.optimizer_stage
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        counters = checkpoint.get("counters", {})
+        self.optimizer_stage = int(counters.get("optimizer_stage", self.schedule.at(self.kimg)[0]))
+
     @torch.no_grad()
     def generate(self, z: Tensor | None = None, labels: Tensor | None = None, n: int | None = None) -> Tensor:
         """Samples at the current stage, upsampled (nearest) to the final resolution."""
@@ -129,8 +146,13 @@ class ProGAN(GAN):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         stage, alpha = self._step_stage = self.schedule.at(self.kimg)
+        if stage != self.optimizer_stage:
+            if self.hparams.reset_optimizers_per_stage:  # the official reset_opt_for_new_lod
+                for optimizer in self.optimizers():
+                    optimizer.optimizer.state.clear()
+            self.optimizer_stage = stage
         try:
-            super().training_step(self.at_stage(batch, stage), batch_idx)
+            super().training_step(self.at_stage(batch, stage, alpha), batch_idx)
         finally:
             self._step_stage = None
         if self._log_now():

@@ -17,12 +17,14 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 from torch.nn import functional as F
+from torch.optim.lr_scheduler import LambdaLR
 
 from ganforge.errors import GanforgeError
 from ganforge.files import open_checkpoint
 from ganforge.losses import get_loss
 from ganforge.models.state import CountedModule, plain
 from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
+from ganforge.schedules import StepDrop
 
 CONTENT_LOSSES = ("pixel", "vgg54")
 VGG_RESCALE = 1 / 12.75  # the paper rescales the VGG feature maps by 1/12.75 (MSE-comparable magnitudes)
@@ -62,6 +64,7 @@ class SRGAN(CountedModule):
         generator_ckpt: str | None = None,
         vgg_weights: str | None = "imagenet",
         n_critic: int = 1,
+        lr_drop: dict | None = None,
     ) -> None:
         super().__init__()
         hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
@@ -72,6 +75,10 @@ class SRGAN(CountedModule):
             raise GanforgeError(f"model.content_loss must be one of {', '.join(CONTENT_LOSSES)}, got {content_loss!r}")
         if adversarial and (discriminator is None or optimizer_d is None):
             raise GanforgeError("model.adversarial=true needs model.discriminator and model.optimizer_d")
+        if lr_drop and (set(lr_drop) != {"at", "factor"} or not 0.0 <= float(lr_drop["at"]) <= 1.0
+                        or float(lr_drop["factor"]) <= 0.0):
+            raise GanforgeError(f"model.lr_drop must be null or {{at: <fraction of the adversarial phase in "
+                                f"[0, 1]>, factor: <positive>}}, got {lr_drop}")
         if pretrain_steps < 0:
             raise GanforgeError(f"model.pretrain_steps must be 0 or more, got {pretrain_steps}")
         if n_critic != (1 if adversarial else 0):
@@ -158,7 +165,22 @@ class SRGAN(CountedModule):
 
     def configure_optimizers(self):
         optimizers = self.build_optimizers()
-        return optimizers if self.adversarial else optimizers[0]
+        if not self.adversarial:
+            return optimizers[0]
+        if not self.hparams.lr_drop:
+            return optimizers
+        total = self.g_iters_in(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
+        adversarial_iters = total - self.hparams.pretrain_steps
+        if adversarial_iters < 1:
+            raise GanforgeError("model.lr_drop needs a run length in generator iterations: set g_iters")
+        drop = StepDrop(round(float(self.hparams.lr_drop["at"]) * adversarial_iters), self.hparams.lr_drop["factor"])
+        return optimizers, [LambdaLR(opt, drop) for opt in optimizers]
+
+    def _schedulers(self) -> list:
+        if not (self.adversarial and self.hparams.lr_drop):
+            return []
+        schedulers = self.lr_schedulers()
+        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
 
     def content(self, sr: Tensor, hr: Tensor) -> Tensor:
         if not self._vgg:
@@ -193,9 +215,15 @@ class SRGAN(CountedModule):
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
+        adversarial_step = not self.pretraining
         self.g_iters += 1
         self.images_seen += hr.shape[0] * self.trainer.world_size
+        if adversarial_step:
+            for scheduler in self._schedulers():  # the learning-rate drop counts adversarial iterations
+                scheduler.step()
         if self._log_now():
             metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
                             "progress/kimg": self.kimg})
+            if self._schedulers():
+                metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
             self.log_training(metrics, batch_size=hr.shape[0])
