@@ -35,11 +35,15 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         return instantiate(node, **kwargs)
 
 
-def build_all(group: DictConfig | None, where: str) -> list[Any]:
-    """Every ``_target_`` entry of a group such as ``callbacks`` or ``logger`` (null entries skipped)."""
+def build_group(group: DictConfig | None, where: str) -> dict[str, Any]:
+    """Every ``_target_`` entry of a group such as ``callbacks`` or ``logger`` by name (null entries skipped)."""
     if not group:
-        return []
-    return [build(node, f"{where}.{name}") for name, node in group.items() if node and "_target_" in node]
+        return {}
+    return {name: build(node, f"{where}.{name}") for name, node in group.items() if node and "_target_" in node}
+
+
+def build_all(group: DictConfig | None, where: str) -> list[Any]:
+    return list(build_group(group, where).values())
 
 
 def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
@@ -162,16 +166,19 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     if checkpoint is not None:  # another model or other settings: refused now, not inside fit
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
         del checkpoint
-    callbacks = build_all(cfg.get("callbacks"), "callbacks")  # constructors check their settings
+    callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
+    callbacks = list(callbacks_by_name.values())
     loggers = build_all(cfg.get("logger"), "logger")
     if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
-        model.before_fit(datamodule)
+        with config_errors("model"):
+            model.before_fit(datamodule)
     with config_errors("data"):
         datamodule.prepare_data()
         datamodule.setup("fit")
-    for callback in callbacks:  # checks that need the data (e.g. metric weights), before any training
+    for name, callback in callbacks_by_name.items():  # checks that need the data (e.g. metric weights)
         if hasattr(callback, "before_fit"):
-            callback.before_fit(datamodule)
+            with config_errors(f"callbacks.{name}"):
+                callback.before_fit(datamodule)
     plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                plugins=[*plugins, AtomicCheckpointIO()])
