@@ -33,7 +33,8 @@ _TINY_DCGAN = ["model.generator.base_width=8", "model.discriminator.base_width=8
 TINY_NETS = {
     "gan": ["model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"],
     "sngan": ["model.generator.width=16", "model.discriminator.width=16"],
-    **{m: _TINY_DCGAN for m in ("dcgan", "cgan", "lsgan", "wgan", "wgan_gp")},
+    **{m: _TINY_DCGAN for m in ("dcgan", "cgan", "lsgan", "wgan_gp")},
+    "wgan": [*_TINY_DCGAN, "model.critic_warmup.n_critic=6"],  # the warm-up, at a smoke test's size
 }
 
 

@@ -13,6 +13,7 @@ import torch
 from conftest import ROOT, TINY, TINY_NETS, compose_cfg, data_overrides
 
 from ganforge.errors import GanforgeError
+from ganforge.schedules import critic_steps_total
 from ganforge.train import run
 
 IMAGES = ("fashion_mnist", "mnist", "cifar10", "celeba", "image_folder")
@@ -53,9 +54,9 @@ def test_every_model_trains_on_every_dataset(tmp_path, data_root, fake_cifar, mo
                                                                         "g0000003.png"]
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)  # plain data only
     assert ckpt["counters"]["g_iters"] == 3
-    n_critic = cfg.model.n_critic
-    assert ckpt["counters"]["d_steps"] == 3 * n_critic
-    assert ckpt["global_step"] == 3 * (n_critic + 1)  # Lightning counts every D and G step
+    d_steps = critic_steps_total(3, cfg.model.n_critic, cfg.model.get("critic_warmup"))  # wgan: its warm-up
+    assert ckpt["counters"]["d_steps"] == d_steps
+    assert ckpt["global_step"] == d_steps + 3  # Lightning counts every D and G step
 
 
 def test_n_critic_steps_the_critic_n_times_per_generator_step(tmp_path, data_root):
@@ -87,7 +88,7 @@ def test_resume_is_exact(tmp_path, data_root):
         assert torch.equal(a[key], b[key]), key
     assert any(k.startswith("ema.") for k in b)
     ckpt = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["counters"] == {"g_iters": 6, "d_steps": 6, "images_seen": 6 * 8}
+    assert ckpt["counters"] == {"g_iters": 6, "d_steps": 6, "images_seen": 6 * 8, "critic_steps": 0}
 
 
 def test_resume_refuses_changed_hparams(tmp_path, data_root):

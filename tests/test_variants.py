@@ -72,7 +72,8 @@ def test_weight_clipping_keeps_every_critic_weight_within_c(tmp_path, data_root)
     from ganforge.models.gan import GAN
 
     cfg = compose_cfg(tmp_path, ["model=wgan", "model.generator.base_width=8", "model.discriminator.base_width=8",
-                                 *data_overrides("mnist", data_root), *TINY, "g_iters=2"])
+                                 *data_overrides("mnist", data_root), *TINY, "g_iters=2",
+                                 "model.critic_warmup=null"])
     captured = []
     original = GAN.training_step
 

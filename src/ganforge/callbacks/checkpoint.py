@@ -18,6 +18,8 @@ class GanCheckpoint(ModelCheckpoint):
     saves (Lightning 2.6 writes it at train end only if it never wrote one)."""
 
     def __init__(self, *args: Any, every_n_g_iters: int | None = None, **kwargs: Any) -> None:
+        if every_n_g_iters is not None:  # else Lightning falls back to saving at every epoch's end
+            kwargs.setdefault("every_n_epochs", 0)
         super().__init__(*args, **kwargs)
         if every_n_g_iters is not None and every_n_g_iters < 1:
             raise ValueError(f"every_n_g_iters must be positive or null, got {every_n_g_iters}")

@@ -167,7 +167,7 @@ class SRGAN(CountedModule):
         optimizers = self.build_optimizers()
         if not self.adversarial:
             return optimizers[0]
-        if not self.hparams.lr_drop:
+        if not self.hparams.lr_drop or self._trainer is None:  # no run length without a trainer
             return optimizers
         total = self.g_iters_in(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
         adversarial_iters = total - self.hparams.pretrain_steps
