@@ -274,3 +274,14 @@ def test_upscale_single_corrupt_input_is_an_error_and_a_folder_counts_what_it_wr
     assert out.returncode == 0, out.stderr[-3000:]
     assert "upscaled 1 of 2 images x4" in out.stdout and "1 unreadable files skipped" in out.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+
+
+def test_console_is_quiet_and_lightnings_messages_go_to_the_log_file(tmp_path):
+    out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    console = out.stdout + out.stderr
+    for noise in ("Tip:", "GPU available", "TPU available", "Total FLOPs", "Trainer.fit` stopped"):
+        assert noise not in console, noise
+    assert "run dir" in console and "done: g_iter 2" in console
+    log = next(tmp_path.rglob("train.log")).read_text()
+    assert "GPU available" in log and "Total params" in log
