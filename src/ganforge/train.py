@@ -42,10 +42,6 @@ def build_group(group: DictConfig | None, where: str) -> dict[str, Any]:
     return {name: build(node, f"{where}.{name}") for name, node in group.items() if node and "_target_" in node}
 
 
-def build_all(group: DictConfig | None, where: str) -> list[Any]:
-    return list(build_group(group, where).values())
-
-
 def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
     """Models that learn from (low-res, high-res) pairs (``learns_from_pairs``) need paired data,
     and the others need samples: say so before building the model, whose own checks would
@@ -168,7 +164,7 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
         del checkpoint
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
     callbacks = list(callbacks_by_name.values())
-    loggers = build_all(cfg.get("logger"), "logger")
+    loggers = list(build_group(cfg.get("logger"), "logger").values())
     if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
         with config_errors("model"):
             model.before_fit(datamodule)

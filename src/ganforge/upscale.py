@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from PIL import Image
 from torch import Tensor
 from torchvision.io import write_png
 
 from ganforge.config import check_settings
+from ganforge.data.images import UNREADABLE_IMAGE_ERRORS
 from ganforge.data.sr import IMAGE_SUFFIXES, image_files, read_rgb
 from ganforge.data.stream import uint8_to_unit
 from ganforge.errors import GanforgeError, one_line
@@ -112,5 +112,5 @@ def read_input(path: Path) -> Tensor:
     """One input image as uint8 (3, H, W), or one line naming the file and why it cannot be read."""
     try:
         return read_rgb(path)
-    except (OSError, ValueError, RuntimeError, SyntaxError, Image.DecompressionBombError) as err:
+    except (*UNREADABLE_IMAGE_ERRORS, RuntimeError) as err:
         raise GanforgeError(f"input {path} is not a readable image ({one_line(err, 200)})") from None

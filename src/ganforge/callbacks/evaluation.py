@@ -139,13 +139,15 @@ class Evaluation(L.Callback):
         if self.metrics is None:
             device, dm = trainer.strategy.root_device, trainer.datamodule
             split = self.real_split(dm)
+
+            def compute() -> ImageMetrics:
+                return metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
+
             if trainer.is_global_zero:
-                self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0],
-                                               self.cfg)
+                self.metrics = compute()
             trainer.strategy.barrier("real statistics")
             if not trainer.is_global_zero:
-                self.metrics = metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0],
-                                               self.cfg)
+                self.metrics = compute()
         return self.metrics
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -20,7 +20,7 @@ from PIL import Image
 from rich.progress import track
 from torch import Tensor
 
-from ganforge.data.images import ImageDataModule, fit_images
+from ganforge.data.images import UNREADABLE_IMAGE_ERRORS, ImageDataModule, fit_images
 from ganforge.errors import DataNotFoundError, GanforgeError
 from ganforge.files import torch_save_atomic
 
@@ -33,7 +33,7 @@ def decode_image(path: str, resolution: int, channels: int, crop: int | None = N
     try:
         with Image.open(path) as img:
             img = img.convert("L" if channels == 1 else "RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except UNREADABLE_IMAGE_ERRORS:
         return None
     x = TF.pil_to_tensor(img)
     if crop is not None:

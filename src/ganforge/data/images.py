@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import torch
 import torchvision.transforms.v2.functional as TF
+from PIL import Image
 from torch import Tensor
 
 from ganforge.data.base import InMemoryDataModule
 from ganforge.errors import GanforgeError
+
+# What Pillow raises for a file that is not a readable image (truncated, corrupt, not an image, too large).
+UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 FITS = ("resize", "pad")
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)

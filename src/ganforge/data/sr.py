@@ -23,6 +23,7 @@ from rich.progress import track
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganforge.data.images import UNREADABLE_IMAGE_ERRORS
 from ganforge.data.stream import uint8_to_unit
 from ganforge.errors import DataNotFoundError, GanforgeError
 from ganforge.nets.srresnet import bicubic_downscale
@@ -47,7 +48,7 @@ def image_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as img:
             return img.height, img.width
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except UNREADABLE_IMAGE_ERRORS:
         return None
 
 

@@ -324,9 +324,3 @@ class GAN(CountedModule):
         super().on_load_checkpoint(checkpoint)
         counters = checkpoint.get("counters", {})  # before critic_steps was saved: a fixed n_critic
         self.critic_steps = int(counters.get("critic_steps", self.d_steps % self.hparams.n_critic))
-
-    def _schedulers(self) -> list:
-        if self.hparams.lr_decay_start is None:
-            return []
-        schedulers = self.lr_schedulers()
-        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]

@@ -176,12 +176,6 @@ class SRGAN(CountedModule):
         drop = StepDrop(round(float(self.hparams.lr_drop["at"]) * adversarial_iters), self.hparams.lr_drop["factor"])
         return optimizers, [LambdaLR(opt, drop) for opt in optimizers]
 
-    def _schedulers(self) -> list:
-        if not (self.adversarial and self.hparams.lr_drop):
-            return []
-        schedulers = self.lr_schedulers()
-        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
-
     def content(self, sr: Tensor, hr: Tensor) -> Tensor:
         if not self._vgg:
             return F.mse_loss(sr, hr)

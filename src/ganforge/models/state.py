@@ -110,6 +110,14 @@ class CountedModule(L.LightningModule):
                 built.append(instantiate(node)(params))
         return built
 
+    def _schedulers(self) -> list:
+        """The learning-rate schedulers ``configure_optimizers`` returned (none: empty); stepped
+        by the loop itself, once per generator iteration (manual optimization steps none)."""
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
+
     def _log_now(self) -> bool:
         """Whether Lightning sends this batch's step metrics to the loggers (every
         ``trainer.log_every_n_steps`` batches, and the last). ``self.log`` costs about 1 ms per
