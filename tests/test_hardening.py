@@ -102,6 +102,7 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["+model.optimizer_d.momentum=0.9"], "model.optimizer_d: "),
     (["trainer.precision=17"], "trainer: "),
     (["+model.generator.widht=64"], "model: "),
+    (["+model.critic_warmup={n_critic: 0, first: 1, every: 0}"], "model.critic_warmup needs n_critic >= 1"),
 ])
 def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=3", *args)
