@@ -191,14 +191,14 @@ def test_decoded_folder_is_cached_and_reused(tmp_path, monkeypatch):
     kwargs = dict(resolution=16, channels=1, cache_dir=str(tmp_path / "cache"))
     first = ImageFolderImages(str(tmp_path / "imgs"), **kwargs)
     first.setup()
-    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    assert len(list((tmp_path / "cache").glob("*.u8"))) == 1 and len(list((tmp_path / "cache").glob("*.json"))) == 1
 
     import ganforge.data.folders as folders
 
     def must_not_decode(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(folders, "decode_all", must_not_decode)
+    monkeypatch.setattr(folders, "decoded_chunks", must_not_decode)
     second = ImageFolderImages(str(tmp_path / "imgs"), **kwargs)
     second.setup()
     assert torch.equal(first.samples, second.samples)
@@ -217,9 +217,14 @@ def test_celeba_split_and_crop(data_root):
 
 def test_memory_budget_is_checked_before_decoding(tmp_path):
     make_image_files(tmp_path, 3)
-    dm = ImageFolderImages(str(tmp_path), resolution=64, channels=3, max_memory_gb=1e-6)
+    dm = ImageFolderImages(str(tmp_path), resolution=64, channels=3, max_memory_gb=1e-6, storage="memory")
     with pytest.raises(GanforgeError, match=r"need .* GiB in memory, over data.max_memory_gb"):
         dm.setup()
+    dm = ImageFolderImages(str(tmp_path), resolution=64, channels=3, max_memory_gb=1e-6)  # auto, no cache_dir
+    with pytest.raises(GanforgeError, match=r"streamed from a cache file .* needs data.cache_dir"):
+        dm.setup()
+    with pytest.raises(GanforgeError, match="data.storage must be one of auto, memory, mapped, got 'disk'"):
+        ImageFolderImages(str(tmp_path), resolution=64, channels=3, storage="disk")
 
 
 def test_bad_image_settings():

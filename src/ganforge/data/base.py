@@ -1,5 +1,6 @@
-"""The DataModule base shared by every dataset: samples loaded once into memory, served by
-``InMemoryBatches`` (shuffled, sharded per rank, resumable mid-epoch)."""
+"""The DataModule base shared by every dataset: samples loaded once, into memory or as rows of a
+cache file (``MappedImages``), served by ``InMemoryBatches`` or ``PrefetchedBatches`` (shuffled,
+sharded per rank, resumable mid-epoch, the same batches either way)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Sequence
 import lightning as L
 from torch import Tensor
 
-from ganforge.data.stream import InMemoryBatches, uint8_to_unit
+from ganforge.data.mapped import MappedImages
+from ganforge.data.stream import InMemoryBatches, PrefetchedBatches, uint8_to_unit
 from ganforge.errors import GanforgeError
 
 
@@ -23,7 +25,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.num_classes = num_classes
         self.batch_size, self.seed = batch_size, seed
-        self.samples: Tensor | None = None
+        self.samples: Tensor | MappedImages | None = None
         self.labels: Tensor | None = None
         self._train: InMemoryBatches | None = None
 
@@ -52,7 +54,8 @@ class InMemoryDataModule(L.LightningDataModule):
         assert self.samples is not None and self.labels is not None
         if self._train is None:
             trainer = self.trainer
-            self._train = InMemoryBatches(
+            stream = PrefetchedBatches if isinstance(self.samples, MappedImages) else InMemoryBatches
+            self._train = stream(
                 self.samples, self.labels, self.batch_size, seed=self.seed,
                 rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
             )

@@ -1,7 +1,8 @@
 """Image sets read from folders of files: any folder tree (``ImageFolderImages``) and CelebA
-aligned faces (``CelebAImages``). Files are decoded once, in parallel, fitted to the target
-size and cached on disk as one uint8 tensor keyed by the file list and the preprocessing, so
-later runs and sweeps start in seconds. Unreadable files are skipped and counted in one warning.
+aligned faces (``CelebAImages``). Files are decoded once, in parallel and in chunks, fitted to
+the target size and cached on disk as one uint8 file keyed by the file list and the
+preprocessing (``data.mapped``), so later runs and sweeps start in seconds and sets larger than
+memory stream from it. Unreadable files are skipped and counted in one warning.
 """
 
 from __future__ import annotations
@@ -10,19 +11,19 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
-from rich.progress import track
 from torch import Tensor
 
 from ganforge.data.images import UNREADABLE_IMAGE_ERRORS, ImageDataModule, fit_images
+from ganforge.data.mapped import MappedImages
 from ganforge.errors import DataNotFoundError, GanforgeError
-from ganforge.files import torch_save_atomic
+from ganforge.reporting import counting
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +46,44 @@ def _decode_args(args: tuple[str, int, int, int | None]) -> Tensor | None:
     return decode_image(*args)
 
 
-def decode_all(
-    files: Sequence[Path], resolution: int, channels: int, crop: int | None, workers: int, what: str
-) -> tuple[Tensor, list[int]]:
-    """Decode ``files`` with a progress bar; returns the stacked images and the indices kept."""
-    jobs = [(str(f), resolution, channels, crop) for f in files]
-    if workers > 1 and len(jobs) > 256:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(track(pool.map(_decode_args, jobs, chunksize=64), total=len(jobs), description=what))
-    else:
-        results = [_decode_args(j) for j in track(jobs, description=what, disable=len(jobs) < 256)]
-    kept = [i for i, r in enumerate(results) if r is not None]
-    skipped = len(results) - len(kept)
+def decoded_chunks(
+    files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None, workers: int,
+    what: str, chunk_bytes: int = 256 * 2**20,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Decode ``files`` in parallel, in chunks of about ``chunk_bytes`` decoded bytes, yielding
+    ``(uint8 images, labels)`` of the readable ones in order: memory use is one chunk, whatever
+    the set's size. Unreadable files are skipped and counted in one warning at the end."""
+    row_bytes = channels * resolution * resolution
+    size = max(4, chunk_bytes // row_bytes)
+    skipped: list[Path] = []
+    pool = ProcessPoolExecutor(workers) if workers > 1 and len(files) > 256 else None
+    try:
+        with counting(len(files), what, enabled=len(files) >= 256) as advance:
+            for start in range(0, len(files), size):
+                jobs = [(str(f), resolution, channels, crop) for f in files[start:start + size]]
+                results = list(pool.map(_decode_args, jobs, chunksize=4) if pool else map(_decode_args, jobs))
+                advance(len(jobs))
+                kept = [i for i, r in enumerate(results) if r is not None]
+                skipped += [files[start + i] for i, r in enumerate(results) if r is None]
+                if kept:
+                    yield (torch.stack([results[i] for i in kept]),
+                           torch.tensor([labels[start + i] for i in kept], dtype=torch.long))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if skipped:
-        examples = ", ".join(str(files[i]) for i, r in enumerate(results) if r is None)
-        warnings.warn(f"skipped {skipped} of {len(files)} files that are not readable images "
+        examples = ", ".join(str(f) for f in skipped)
+        warnings.warn(f"skipped {len(skipped)} of {len(files)} files that are not readable images "
                       f"(e.g. {examples[:300]})", stacklevel=2)
-    if not kept:
+    if len(skipped) == len(files):
         raise GanforgeError(f"none of the {len(files)} files in {what} is a readable image")
-    return torch.stack([results[i] for i in kept]), kept
+
+
+def decode_all(files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None,
+               workers: int, what: str) -> tuple[Tensor, Tensor]:
+    """Every readable file decoded into one in-memory tensor, with its labels."""
+    parts = list(decoded_chunks(files, labels, resolution, channels, crop, workers, what))
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def cache_key(files: Sequence[Path], *parts: object) -> str:
@@ -80,12 +100,11 @@ class FolderImages(ImageDataModule):
 
     crop: int | None = None
 
-    def __init__(self, root: str | None, cache_dir: str | None = None, num_workers: int = 4, **kwargs) -> None:
+    def __init__(self, root: str | None, num_workers: int = 4, **kwargs) -> None:
         super().__init__(**kwargs)
         if not root:
             raise GanforgeError("set data.root=<folder with images>")
         self.root = Path(root).expanduser()
-        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.num_workers = max(1, min(num_workers, os.cpu_count() or 1))
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
@@ -96,26 +115,21 @@ class FolderImages(ImageDataModule):
         where = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:10]
         return f"{type(self).__name__}-{where}-crop{self.crop}"
 
-    def load(self) -> tuple[Tensor, Tensor]:
+    def load(self) -> tuple[Tensor | MappedImages, Tensor]:
         files, labels = self.files_and_labels()
         channels, resolution, _ = self.sample_shape
-        cache = None
-        if self.cache_dir is not None:
-            key = cache_key(files, type(self).__name__, resolution, channels, self.crop)
-            cache = self.cache_dir / f"{type(self).__name__}-{resolution}px-{key}.pt"
-            if cache.is_file():
-                try:
-                    blob = torch.load(cache, weights_only=True)
-                    log.info("loaded decoded images from %s", cache)
-                    return blob["images"], blob["labels"]
-                except Exception as err:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-                    log.warning("ignoring unreadable image cache %s (%s); decoding again", cache, err)
-        self.check_memory(len(files))
-        images, kept = decode_all(files, resolution, channels, self.crop, self.num_workers, f"decoding {self.root}")
-        label_tensor = torch.tensor([labels[i] for i in kept], dtype=torch.long)
-        if cache is not None:
-            torch_save_atomic({"images": images, "labels": label_tensor}, cache)
-        return images, label_tensor
+        storage = self.decide_storage(len(files))  # before decoding: the count is an upper bound
+
+        def chunks() -> Iterator[tuple[Tensor, Tensor]]:
+            return decoded_chunks(files, labels, resolution, channels, self.crop, self.num_workers,
+                                  f"decoding {self.root}", self.chunk_bytes())
+
+        if self.cache_dir is None:
+            images, label_tensor = decode_all(files, labels, resolution, channels, self.crop, self.num_workers,
+                                              f"decoding {self.root}")
+            return images, label_tensor
+        key = cache_key(files, labels, type(self).__name__, resolution, channels, self.crop)
+        return self.cached(storage, f"{type(self).__name__}-{resolution}px-{key}.u8", key, chunks)
 
 
 class ImageFolderImages(FolderImages):
@@ -129,7 +143,7 @@ class ImageFolderImages(FolderImages):
         if labels_from_subfolders and root and Path(root).is_dir():
             classes = sorted(p.name for p in Path(root).expanduser().iterdir() if p.is_dir())
         super().__init__(root=root, num_classes=len(classes), **kwargs)
-        self.classes = classes
+        self.classes = self.class_names = classes
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         if not self.root.is_dir():

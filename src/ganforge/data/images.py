@@ -1,7 +1,12 @@
-"""The base of every image DataModule: decoded once into a uint8 tensor in memory, fitted to
-the configured resolution and channels, served as shuffled batches in [-1, 1]."""
+"""The base of every image DataModule: decoded once into uint8, fitted to the configured
+resolution and channels, held in memory or streamed from the decode-once cache file, served as
+shuffled batches in [-1, 1]."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -9,12 +14,16 @@ from PIL import Image
 from torch import Tensor
 
 from ganforge.data.base import InMemoryDataModule
+from ganforge.data.mapped import MappedImages, open_cache, write_cache
 from ganforge.errors import GanforgeError
+
+log = logging.getLogger(__name__)
 
 # What Pillow raises for a file that is not a readable image (truncated, corrupt, not an image, too large).
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 FITS = ("resize", "pad")
+STORAGES = ("auto", "memory", "mapped")
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
@@ -59,7 +68,8 @@ def fit_images(x: Tensor, resolution: int, fit: str = "resize", chunk: int = 409
 
 
 class ImageDataModule(InMemoryDataModule):
-    """Images held in memory as uint8; subclasses implement ``load``.
+    """Images as uint8: held in memory, or streamed from the decode-once cache file when the set
+    is larger than ``max_memory_gb`` (or ``storage=mapped``); subclasses implement ``load``.
 
     ``sample_shape`` and ``num_classes`` are known from the config alone, before any file is
     read, so the model can be built and checked first.
@@ -73,29 +83,70 @@ class ImageDataModule(InMemoryDataModule):
         num_classes: int = 0,
         seed: int = 0,
         max_memory_gb: float = 16.0,
+        storage: str = "auto",
+        cache_dir: str | None = None,
     ) -> None:
         if channels not in (1, 3):
             raise GanforgeError(f"data.channels must be 1 or 3, got {channels}")
         if resolution < 4:
             raise GanforgeError(f"data.resolution must be at least 4, got {resolution}")
+        if storage not in STORAGES:
+            raise GanforgeError(f"data.storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+        if not max_memory_gb > 0:
+            raise GanforgeError(f"data.max_memory_gb must be positive, got {max_memory_gb}")
         super().__init__((channels, resolution, resolution), num_classes, batch_size, seed)
-        self.max_memory_gb = max_memory_gb
+        self.max_memory_gb, self.storage = float(max_memory_gb), storage
+        self.cache_dir = Path(cache_dir) if cache_dir else None
 
-    def check_memory(self, count: int) -> None:
-        """Refuse, before decoding, a set that would not fit the configured memory budget."""
+    def decide_storage(self, count: int) -> str:
+        """``memory`` or ``mapped`` for ``count`` images, decided before decoding: ``auto`` streams
+        from the cache file only when the decoded set would exceed ``max_memory_gb``."""
         need = count * torch.Size(self.sample_shape).numel() / 2**30
-        if need > self.max_memory_gb:
+        over = need > self.max_memory_gb
+        if self.storage == "memory" and over:
             raise GanforgeError(
                 f"{count} images at {self.sample_shape[1]} px need {need:.1f} GiB in memory, over "
-                f"data.max_memory_gb={self.max_memory_gb}; lower data.resolution or raise data.max_memory_gb"
+                f"data.max_memory_gb={self.max_memory_gb}; use data.storage=auto (streams them from disk), "
+                "lower data.resolution or raise data.max_memory_gb"
             )
+        if self.storage == "memory" or (self.storage == "auto" and not over):
+            return "memory"
+        if self.cache_dir is None:
+            raise GanforgeError(f"{count} images at {self.sample_shape[1]} px ({need:.1f} GiB) are streamed from a "
+                                f"cache file (data.storage={self.storage}, data.max_memory_gb={self.max_memory_gb}), "
+                                "which needs data.cache_dir")
+        log.info("%d images at %d px need %.2f GiB: streaming them from a cache file under %s "
+                 "(data.max_memory_gb=%g, data.storage=%s)", count, self.sample_shape[1], need, self.cache_dir,
+                 self.max_memory_gb, self.storage)
+        return "mapped"
+
+    def chunk_bytes(self) -> int:
+        """Decoded bytes per chunk while writing the cache: an eighth of the memory budget (a chunk
+        is held twice, decoded and stacked), at most 256 MiB, so decoding a set of any size stays
+        within ``max_memory_gb``."""
+        return int(min(256 * 2**20, self.max_memory_gb * 2**30 / 8))
+
+    def cached(self, storage: str, name: str, key: str,
+               chunks: Callable[[], Iterable[tuple[Tensor, Tensor]]]) -> tuple[Tensor | MappedImages, Tensor]:
+        """The set from its cache file ``name`` under ``cache_dir`` (written from ``chunks()`` when
+        missing, unfinished or stale), in memory or as ``MappedImages`` as ``storage`` says."""
+        assert self.cache_dir is not None
+        path = self.cache_dir / name
+        found = open_cache(path, key)
+        if found is None:
+            found = write_cache(path, key, self.sample_shape, chunks())
+        else:
+            log.info("decoded images from the cache %s", path)
+        images, labels = found
+        return (images.load_all() if storage == "memory" else images), labels
 
     # ---- reference images for the image metrics (FID etc.) ----------------------------------
     reference_splits: tuple[str, ...] = ("train",)
 
-    def reference_images(self, split: str) -> Tensor:
-        """uint8 (N, C, H, W) images of ``split``, fitted like the training images. The base offers
-        the training images only; sets with a held-out split override this."""
+    def reference_images(self, split: str) -> Tensor | MappedImages:
+        """uint8 (N, C, H, W) images of ``split``, fitted like the training images (indexable by a
+        tensor of rows). The base offers the training images only; sets with a held-out split
+        override this."""
         self.check_reference_split(split)
         self.setup()
         assert self.samples is not None

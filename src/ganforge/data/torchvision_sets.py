@@ -7,7 +7,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,10 @@ from torch import Tensor
 from torchvision import datasets
 
 from ganforge.data.images import ImageDataModule, check_fit
+from ganforge.data.mapped import MappedImages
 from ganforge.errors import DataNotFoundError, GanforgeError, one_line
 from ganforge.files import atomic_path
+from ganforge.reporting import counting
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ class TorchvisionImages(ImageDataModule):
 
     reference_splits = ("train", "test")
 
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the labels where torchvision's class declares them (MNIST, Fashion-MNIST)."""
+        return list(getattr(SETS[self.name][0], "classes", []))
+
     def dataset_name(self) -> str:
         return f"{self.name}-{self.fit}"
 
@@ -153,10 +160,30 @@ class TorchvisionImages(ImageDataModule):
     def prepare_data(self) -> None:
         self._dataset()
 
-    def load(self) -> tuple[Tensor, Tensor]:
-        return self._decode(self._dataset())
+    def load(self) -> tuple[Tensor | MappedImages, Tensor]:
+        ds = self._dataset()
+        storage = self.decide_storage(len(ds.data))
+        if storage == "memory":
+            return self._decode(ds)
+        # Fitted at a resolution whose set exceeds the memory budget: fitted chunk by chunk into
+        # the cache file and streamed from it.
+        channels, resolution, _ = self.sample_shape
+        name = f"{self.dataset_name()}-{'train' if self.train else 'test'}-{channels}ch-{resolution}px"
+        return self.cached(storage, f"{name}.u8", f"{name}-{len(ds.data)}", lambda: self._fitted_chunks(ds))
+
+    def _fitted_chunks(self, ds) -> Iterator[tuple[Tensor, Tensor]]:
+        size = max(4, self.chunk_bytes() // torch.Size(self.sample_shape).numel())
+        targets = torch.as_tensor(ds.targets)
+        with counting(len(ds.data), f"fitting {self.name} to {self.sample_shape[1]} px") as advance:
+            for start in range(0, len(ds.data), size):
+                part = self._as_nchw(ds.data[start:start + size])
+                yield self.finish(part, targets[start:start + size], self.fit)
+                advance(len(part))
+
+    @staticmethod
+    def _as_nchw(data) -> Tensor:
+        images = torch.as_tensor(np.asarray(data))
+        return images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
 
     def _decode(self, ds) -> tuple[Tensor, Tensor]:
-        images = torch.as_tensor(np.asarray(ds.data))
-        images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
-        return self.finish(images, torch.as_tensor(ds.targets), self.fit)
+        return self.finish(self._as_nchw(ds.data), torch.as_tensor(ds.targets), self.fit)
