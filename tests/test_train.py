@@ -139,7 +139,10 @@ def test_tensorboard_logger_gets_images(tmp_path, data_root):
     acc = EventAccumulator(str(events))
     acc.Reload()
     assert "samples" in acc.Tags()["images"]
-    assert "train/loss_d" in acc.Tags()["scalars"]
+    # TensorBoard's step is images seen (as W&B's axis is kimg), not Lightning's optimizer step
+    images_seen = 3 * cfg.data.batch_size
+    assert acc.Scalars("train/loss_d")[-1].step == images_seen
+    assert acc.Images("samples")[-1].step == images_seen
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

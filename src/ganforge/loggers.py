@@ -6,9 +6,14 @@ import logging
 import netrc
 import os
 import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,100 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     return "offline"
 
 
-def wandb_logger(mode: str = "auto", **kwargs) -> WandbLogger:
-    """A WandbLogger in the resolved mode; offline runs say how to upload them later."""
+# Every chart of a run is drawn against one counter of the loop (images seen, or generator
+# iterations), so runs with any n_critic, batch size or number of GPUs line up; Lightning's own
+# x-axis is the optimizer step, which counts critic steps too.
+STEP_METRICS = ("progress/kimg", "progress/g_iters")
+AXIS_GLOBS = ("train/*", "val/*", "best/*", "progress/*", "samples*", "trainer/*")
+
+
+def define_axes(run: Any, step_metric: str) -> None:
+    """Make ``step_metric`` the x-axis of every key the loop and its callbacks log."""
+    run.define_metric(step_metric)
+    for pattern in AXIS_GLOBS:
+        run.define_metric(pattern, step_metric=step_metric, step_sync=True)
+
+
+class GanWandbLogger(WandbLogger):
+    """Lightning's ``WandbLogger`` with the run's x-axis set to ``step_metric`` at creation and the
+    final checkpoints uploaded as model artifacts (``log_model``: false, ``best``: ``best_fid.ckpt``
+    and ``last.ckpt`` at the end, ``all``: also every periodic checkpoint as it is written, through
+    Lightning's own ``after_save_checkpoint``). ``best_fid.ckpt`` is written by the evaluation
+    callback, not by a ``ModelCheckpoint``, so Lightning's scan cannot find it: the end-of-run
+    upload is ours."""
+
+    def __init__(self, step_metric: str = "progress/kimg", log_model: bool | str = False, **kwargs: Any) -> None:
+        if step_metric not in STEP_METRICS:
+            raise ValueError(f"step_metric must be one of {', '.join(STEP_METRICS)}, got {step_metric!r}")
+        if log_model not in (False, True, "best", "all"):
+            raise ValueError(f"log_model must be false, best or all, got {log_model!r}")
+        super().__init__(log_model="all" if log_model == "all" else False, **kwargs)
+        if self._wandb_init.get("anonymous") is None:  # W&B 0.31 warns about the setting even when unset
+            self._wandb_init.pop("anonymous", None)
+        self.step_metric = step_metric
+        self.upload_final = log_model in (True, "best", "all")
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is None:
+            import wandb
+
+            # wandb.init directly (not super()): Lightning's property would make its optimizer-step
+            # counter the x-axis of every key ("*").
+            self._experiment = wandb.run if wandb.run is not None else wandb.init(**self._wandb_init)
+            define_axes(self._experiment, self.step_metric)
+            self._checkpoint_name = f"checkpoints-{self._experiment.id}"  # log_model=all's periodic ones
+        return self._experiment
+
+    @rank_zero_only
+    def finish_run(self, summary: dict[str, Any], checkpoints: dict[str, str],
+                   metadata: dict[str, Any] | None = None) -> None:
+        """Write the run summary (headline numbers the runs table sorts by) and, with ``log_model``,
+        upload ``best_fid.ckpt`` (aliases ``best``) and ``last.ckpt`` (``last``, ``latest``) as one
+        model artifact ``model-<run id>`` whose metadata holds kimg, FID and the config."""
+        if self._experiment is None:
+            return
+        run = self._experiment
+        run.summary.update({k: v for k, v in summary.items() if v is not None})
+        if not self.upload_final:
+            return
+        import wandb
+
+        for role, aliases in (("best", ["best"]), ("last", ["last", "latest"])):
+            path = checkpoints.get(role)
+            if not path or not Path(path).is_file():
+                continue
+            keys = ("best/fid_kimg", "best/fid_g_iters", "best/fid") if role == "best" else (
+                "progress/kimg", "progress/g_iters", "val/fid")
+            info = {**(metadata or {}), "original_filename": Path(path).name,
+                    **{name: summary.get(key) for name, key in zip(("kimg", "g_iters", "fid"), keys)}}
+            artifact = wandb.Artifact(name=f"model-{run.id}", type="model",
+                                      metadata={k: v for k, v in info.items() if v is not None})
+            artifact.add_file(path, name=Path(path).name)
+            run.log_artifact(artifact, aliases=aliases)
+            log.info("W&B model artifact model-%s:%s <- %s", run.id, aliases[0], path)
+
+
+def wandb_logger(mode: str = "auto", **kwargs: Any) -> GanWandbLogger:
+    """A ``GanWandbLogger`` in the resolved mode; offline runs say how to upload them later."""
     resolved = resolve_wandb_mode(mode)
     if resolved == "offline":
         save_dir = kwargs.get("save_dir") or "."
         log.warning("W&B is offline (no login or no network); upload later with: wandb sync %s/wandb/offline-run-*",
                     save_dir)
-    return WandbLogger(mode=resolved, **kwargs)
+    return GanWandbLogger(mode=resolved, **kwargs)
+
+
+class KimgTensorBoardLogger(TensorBoardLogger):
+    """TensorBoard with images seen (1,000 x kimg) as the step of every scalar that is logged
+    together with ``progress/kimg`` (all of the loop's and callbacks' metrics), so curves of runs
+    with different ``n_critic`` line up as in W&B. TensorBoard steps are integers, hence images
+    rather than kimg."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        kimg = metrics.get("progress/kimg")
+        if kimg is not None:
+            step = round(float(kimg) * 1000)
+        super().log_metrics(metrics, step)

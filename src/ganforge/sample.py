@@ -13,9 +13,9 @@ from torch import Tensor
 from torchvision.io import write_png
 from torchvision.utils import make_grid, save_image
 
-from ganforge.callbacks.samples import scatter_png
 from ganforge.config import check_settings
 from ganforge.files import write_text_atomic
+from ganforge.media import scatter_png
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting

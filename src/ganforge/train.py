@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 import ganforge.config  # noqa: F401  (registers resolvers)
@@ -23,6 +24,7 @@ from ganforge.callbacks.checkpoint import AtomicCheckpointIO
 from ganforge.config import check_settings
 from ganforge.errors import DivergedError, GanforgeError, config_errors, one_line
 from ganforge.files import open_checkpoint
+from ganforge.loggers import GanWandbLogger
 from ganforge.models.state import check_resumable
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
@@ -94,38 +96,71 @@ def run(cfg: DictConfig) -> float | None:
     """Train one run and write its ``summary.json`` (also when it fails), then return the objective.
     A diverged run (``nan_policy: stop``) is recorded as ``diverged``; inside a sweep with an
     objective it returns ``objective_penalty``, so a search ranks it instead of losing the trial."""
-    output_dir = Path(cfg.paths.output_dir)
     state: dict[str, Any] = {}
     try:
         objective = _fit(cfg, state)
     except DivergedError as err:
-        if state.get("is_global_zero", True):
-            write_job_summary(output_dir, "diverged", _plain_metrics(state), _checkpoints(output_dir),
-                              error=str(err))
-            _refresh_sweep_table()
+        penalty = float(cfg.get("objective_penalty", 1e6))
+        _finish(cfg, state, "diverged", penalty if cfg.get("objective") else None, error=str(err))
         if in_multirun() and cfg.get("objective"):
             print(f"error: {err}", file=sys.stderr)
-            penalty = float(cfg.get("objective_penalty", 1e6))
             log.warning("returning objective_penalty=%g for this diverged job", penalty)
             return penalty
         raise
     except BaseException as err:
-        if state.get("is_global_zero", True):
-            write_job_summary(output_dir, "failed", _plain_metrics(state), _checkpoints(output_dir),
-                              error=f"{type(err).__name__}: {err}")
-            _refresh_sweep_table()
+        _finish(cfg, state, "failed", None, error=f"{type(err).__name__}: {err}")
         raise
-    if state.get("is_global_zero", True):
-        write_job_summary(output_dir, "finished", _plain_metrics(state), _checkpoints(output_dir), objective)
-        _refresh_sweep_table()
+    _finish(cfg, state, "finished", objective)
     return objective
 
 
+def _finish(cfg: DictConfig, state: dict[str, Any], status: str, objective: float | None,
+            error: str | None = None) -> None:
+    """``summary.json``, the sweep table and the W&B run summary (and model artifacts), then
+    ``wandb.finish()`` so each job of a multirun is its own W&B run. A diverged run's objective
+    key holds ``objective_penalty`` in the W&B summary, so a W&B sweep can rank it."""
+    output_dir = Path(cfg.paths.output_dir)
+    metrics = _plain_metrics(state)
+    checkpoints = _checkpoints(output_dir)
+    try:
+        if state.get("is_global_zero", True):
+            write_job_summary(output_dir, status, metrics, checkpoints, objective, error=error)
+            _refresh_sweep_table()
+        wandb_loggers = [lg for lg in state.get("loggers", []) if isinstance(lg, GanWandbLogger)]
+        summary = {**metrics, "status": status}
+        objective_name = _objective_name(cfg, metrics)
+        if status == "diverged" and objective_name and objective is not None:
+            summary[objective_name] = objective
+        for logger in wandb_loggers:
+            with config_errors("logger.wandb"):
+                logger.finish_run(summary, checkpoints if status != "failed" else {},
+                                  {"config": state.get("config"), "status": status})
+    finally:
+        if state.get("loggers") and any(isinstance(lg, WandbLogger) for lg in state["loggers"]):
+            import wandb
+
+            # A diverged run ends as finished in W&B: its summary holds a value a sweep can rank.
+            wandb.finish(exit_code=1 if status == "failed" else 0)
+
+
+def _objective_name(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
+    name = cfg.get("objective")
+    if name == "auto":
+        return next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
+    return name or None
+
+
 def _plain_metrics(state: dict[str, Any]) -> dict[str, float]:
+    """The last value of every scalar metric, with the loop's final counters (the last logging
+    step may lie before the end)."""
     trainer = state.get("trainer")
     if trainer is None:
         return {}
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+    model = state.get("model")
+    if model is not None and hasattr(model, "g_iters"):
+        metrics.update({"progress/g_iters": float(model.g_iters), "progress/kimg": float(model.kimg)})
+    return metrics
 
 
 def _checkpoints(output_dir: Path) -> dict[str, str]:
@@ -178,23 +213,17 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                plugins=[*plugins, AtomicCheckpointIO()])
-    state.update(trainer=trainer, is_global_zero=trainer.is_global_zero)
+    state.update(trainer=trainer, is_global_zero=trainer.is_global_zero, model=model, loggers=loggers)
     with config_errors("config"):
         resolved = OmegaConf.to_container(cfg, resolve=True)
+    state["config"] = resolved
     for logger in loggers:
         logger.log_hyperparams(resolved)
     log.info("training %s on %s for %s generator iterations (trainer.max_steps=%s); run dir %s",
              type(model.generator).__name__, type(datamodule).__name__, cfg.get("g_iters"),
              trainer.max_steps, cfg.paths.output_dir)
 
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    finally:
-        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-            import wandb
-
-            wandb.finish()  # one W&B run per job, also between multirun jobs
-
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return objective_value(cfg, trainer.callback_metrics)
 
 

@@ -102,6 +102,7 @@ class Evaluation(L.Callback):
         self.next_kimg = every_kimg
         self.last_images_seen = -1
         self.best_fid = math.inf
+        self.best_at = (math.nan, -1)  # (kimg, generator iterations) of best_fid
         self.latest: dict[str, float] = {}
 
     # ---- before training: everything that can fail -----------------------------------------
@@ -204,16 +205,25 @@ class Evaluation(L.Callback):
         logits = self._gather(pl_module, logits)[:total] if logits is not None else None
         scores = reference.compute(feats, logits)
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
-        publish(trainer, pl_module, self.latest)
+        fid = scores["fid"]
+        improved = math.isfinite(fid) and fid < self.best_fid
+        if improved:
+            self.best_fid, self.best_at = fid, (pl_module.kimg, pl_module.g_iters)
+        publish(trainer, pl_module, {**self.latest, **self.best()})
         if trainer.is_global_zero:
             shown = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in self.latest.items())
             log.info("%.1f kimg (%d generator iterations): %s (%.1f s)", pl_module.kimg, pl_module.g_iters, shown,
                      time.perf_counter() - started)
-        fid = scores["fid"]
-        if self.save_best and math.isfinite(fid) and fid < self.best_fid:
-            self.best_fid = fid
+        if improved and self.save_best:
             trainer.save_checkpoint(self.dirpath / "best_fid.ckpt", weights_only=False)  # every rank: a collective
         return self.latest
+
+    def best(self) -> dict[str, float]:
+        """The best FID so far and where it was reached (for the run summary and sweep tables)."""
+        if not math.isfinite(self.best_fid):
+            return {}
+        return {"best/fid": self.best_fid, "best/fid_kimg": float(self.best_at[0]),
+                "best/fid_g_iters": float(self.best_at[1])}
 
     @staticmethod
     def _gather(pl_module: L.LightningModule, values: torch.Tensor) -> torch.Tensor:
@@ -224,9 +234,12 @@ class Evaluation(L.Callback):
 
     # ---- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"best_fid": self.best_fid, "next_kimg": self.next_kimg, "last_images_seen": self.last_images_seen}
+        return {"best_fid": self.best_fid, "best_at": list(self.best_at), "next_kimg": self.next_kimg,
+                "last_images_seen": self.last_images_seen}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_fid = float(state_dict.get("best_fid", math.inf))
+        kimg, g_iters = state_dict.get("best_at", (math.nan, -1))  # checkpoints before it was saved: unknown
+        self.best_at = (float(kimg), int(g_iters))
         self.next_kimg = state_dict.get("next_kimg", self.next_kimg)
         self.last_images_seen = int(state_dict.get("last_images_seen", -1))

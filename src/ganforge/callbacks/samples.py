@@ -8,37 +8,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-
-def scatter_png(real: Tensor, fake: Tensor, path: Path, title: str) -> None:
-    """Real points in grey, generated ones in red, equal axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.scatter(real[:, 0], real[:, 1], s=3, c="0.6", label="real")
-    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:red", alpha=0.6, label="generated")
-    ax.set_aspect("equal")
-    ax.set_title(title)
-    ax.legend(loc="upper right", markerscale=4)
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def log_image_file(trainer: L.Trainer, key: str, path: Path, step: int) -> None:
-    """Send a PNG to each logger that shows images (W&B, TensorBoard); CSV keeps only the file."""
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[str(path)], caption=[path.stem])
-        elif isinstance(logger, TensorBoardLogger):
-            from torchvision.io import read_image
-
-            logger.experiment.add_image(key, read_image(str(path)), global_step=step)
+from ganforge.media import log_final_tables, log_image_file, scatter_png
 
 
 class SampleGrid(L.Callback):
@@ -62,8 +35,16 @@ class SampleGrid(L.Callback):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if hasattr(pl_module, "generate_fixed") and pl_module.g_iters != self._last_rendered:
+        if not hasattr(pl_module, "generate_fixed"):
+            return
+        if pl_module.g_iters != self._last_rendered:
             self.render(trainer, pl_module)
+        if trainer.is_global_zero:
+            samples = pl_module.generate_fixed().cpu()
+            conditional = bool(getattr(pl_module, "conditional", False))
+            labels = pl_module.fixed_labels.cpu() if conditional else None
+            names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
+            log_final_tables(trainer, pl_module, samples, labels, names, self._real_points)
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
         g = pl_module.g_iters
@@ -79,5 +60,5 @@ class SampleGrid(L.Callback):
         else:
             real = self._real_points if self._real_points is not None else torch.empty(0, 2)
             scatter_png(real, samples, path, f"{g} generator iterations")
-        log_image_file(trainer, "samples", path, g)
+        log_image_file(trainer, "samples", path, pl_module)
         return path

@@ -17,7 +17,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganforge.callbacks.publish import publish
-from ganforge.callbacks.samples import log_image_file
+from ganforge.media import log_image_file
 from ganforge.metrics.sr import psnr_ssim_y
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class SRValidation(L.Callback):
                 self.dirpath.mkdir(parents=True, exist_ok=True)
                 path = self.dirpath / f"g{pl_module.g_iters:07d}_{names[i]}.png"
                 save_image(panel(lr, bicubic, sr, hr, scale).cpu(), path)
-                log_image_file(trainer, f"val/panel_{names[i]}", path, pl_module.g_iters)
+                log_image_file(trainer, f"val/panel_{names[i]}", path, pl_module)
         metrics = {f"val/{k}": v for k, v in totals.items()}
         if self.baseline is None:
             self.baseline = baseline_totals
