@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.callbacks.evaluation import build_extractor
+from ganforge.metrics.scoring import build_extractor
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import InceptionFeatures, RandomConvFeatures, WeightsUnavailableError, to_uint8_rgb
 from ganforge.metrics.images import ImageMetrics, real_features, real_stats_path

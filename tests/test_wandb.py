@@ -116,7 +116,7 @@ def logged_metric_names() -> set[str]:
     needed) and the 2-D mode metrics'."""
     import torch
 
-    from ganforge.callbacks.evaluation import metrics_against
+    from ganforge.metrics.scoring import metrics_against
     from ganforge.metrics.modes import mode_metrics
 
     cfg = compose_cfg(Path("/nonexistent"), []).metrics

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,18 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganforge.callbacks.evaluation import (
-    Evaluation,
-    build_extractor,
-    metrics_against,
-    reference_features,
-    sample_count,
-)
 from ganforge.config import check_settings
 from ganforge.errors import GanforgeError, config_errors
 from ganforge.files import write_text_atomic
-from ganforge.metrics.images import generated_features
+from ganforge.metrics.scoring import (
+    build_extractor,
+    finite_or_none,
+    metrics_against,
+    reference_features,
+    resolve_split,
+    sample_count,
+    score_generator,
+)
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
 
@@ -86,7 +86,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if tuple(datamodule.sample_shape) != tuple(module.sample_shape):
         raise GanforgeError(f"the checkpoint generates {tuple(module.sample_shape)} samples but the data gives "
                             f"{tuple(datamodule.sample_shape)}; pass the data settings it was trained on")
-    split = Evaluation.resolve_split(cfg.metrics.real_split, tuple(datamodule.reference_splits))
+    split = resolve_split(cfg.metrics.real_split, tuple(datamodule.reference_splits))
     datamodule.check_reference_split(split)
     extractor = build_extractor(OmegaConf.merge(cfg.metrics, {"required": True})).to(device)
 
@@ -94,9 +94,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     real, key, num_real = reference_features(datamodule, split, cfg.metrics, extractor, device)
     rng = torch.Generator().manual_seed(int(cfg.seed))
     with counting(num_samples, "generated images") as advance:
-        feats, logits = generated_features(lambda n: module.sample(n, rng), num_samples, extractor,
-                                           cfg.metrics.batch_size, device, advance)
-    scores = metrics_against(real, cfg.metrics).compute(feats, logits)
+        scores = score_generator(lambda n: module.sample(n, rng), num_samples, metrics_against(real, cfg.metrics),
+                                 extractor, cfg.metrics.batch_size, device, advance)
     header = {
         "checkpoint": str(ckpt),
         "trained": f"{module.g_iters} generator iterations, {module.kimg:.1f} kimg",
@@ -107,7 +106,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     }
     print(scores_table(scores, header))
     entry = {**header, "num_real": num_real, "num_samples": num_samples, "split": split,
-             "scores": {k: (v if math.isfinite(v) else None) for k, v in scores.items()}}
+             "scores": finite_or_none(scores)}
     out = ckpt.parent / "metrics.json"
     write_json(out, ckpt.name, entry)
     print(f"\nwritten to {out}")

@@ -14,79 +14,28 @@ import logging
 import math
 import shutil
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganforge.callbacks.publish import publish
 from ganforge.errors import GanforgeError
-from ganforge.metrics.features import WeightsUnavailableError
-from ganforge.metrics.images import ImageMetrics, generated_features, real_features
+from ganforge.metrics.images import ImageMetrics
+from ganforge.metrics.scoring import (
+    build_extractor,
+    metrics_against,
+    real_count,
+    reference_features,
+    resolve_split,
+    sample_count,
+    score_generator,
+)
 from ganforge.reporting import counting
 
 log = logging.getLogger(__name__)
-
-
-def auto_count(cfg: DictConfig, key: str, on_gpu: int, on_cpu: int, device: torch.device) -> int:
-    """``metrics.<key>``, or the device's default when null."""
-    value = cfg[key]
-    if value is None:
-        return on_gpu if device.type == "cuda" else on_cpu
-    if int(value) < 2:
-        raise GanforgeError(f"metrics.{key} must be at least 2 (or null for the device's default), got {value}")
-    return int(value)
-
-
-def sample_count(cfg: DictConfig, device: torch.device) -> int:
-    """``metrics.num_samples``; null: 10,000 on a GPU, 250 on a CPU."""
-    return auto_count(cfg, "num_samples", 10_000, 250, device)
-
-
-def real_count(cfg: DictConfig, device: torch.device) -> int:
-    """``metrics.num_real``; null: 10,000 on a GPU, 500 on a CPU."""
-    return auto_count(cfg, "num_real", 10_000, 500, device)
-
-
-def metrics_against(real: torch.Tensor, cfg: DictConfig) -> ImageMetrics:
-    """``ImageMetrics`` for these real features with the KID and precision/recall settings of ``cfg``."""
-    return ImageMetrics(real, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, pr_k=cfg.pr_k)
-
-
-def reference_features(dm: Any, split: str, cfg: DictConfig, extractor: torch.nn.Module,
-                       device: torch.device) -> tuple[torch.Tensor, str, int]:
-    """Features of ``metrics.num_real`` real images of ``split`` (at most the split's size), read
-    from the cache when there; also their key and count."""
-    images = dm.reference_images(split)
-    count = min(real_count(cfg, device), len(images))
-    key = dm.reference_key(split)
-    with counting(count, f"real statistics ({key})") as advance:
-        features = real_features(images, key, count, extractor, cfg.cache_dir, cfg.batch_size, device, advance)
-    return features, key, count
-
-
-def build_extractor(metrics_cfg: DictConfig | dict) -> torch.nn.Module | None:
-    """The configured feature extractor, or None (with one warning) when its weights are missing
-    and ``metrics.required`` is false; a ``GanforgeError`` when they are required."""
-    cfg = OmegaConf.create(metrics_cfg) if isinstance(metrics_cfg, dict) else metrics_cfg
-    try:
-        with torch.random.fork_rng():  # building a network draws initial weights: keep the run's RNG as it is
-            return instantiate(cfg.extractor)
-    except Exception as err:  # instantiate wraps the constructor's error
-        cause = err
-        while cause.__cause__ is not None and not isinstance(cause, WeightsUnavailableError):
-            cause = cause.__cause__
-        if not isinstance(cause, WeightsUnavailableError):
-            raise GanforgeError(f"metrics.extractor: {cause}") from err
-        if cfg.get("required"):
-            raise GanforgeError(f"{cause} (metrics.required=true)") from None
-        warnings.warn(f"image metrics (FID, KID, precision/recall, IS) are skipped: {cause}. "
-                      "Set metrics.required=true to stop instead.", stacklevel=2)
-        return None
 
 
 class Evaluation(L.Callback):
@@ -119,15 +68,8 @@ class Evaluation(L.Callback):
         self.extractor = build_extractor(self.cfg)
         self.enabled = self.extractor is not None
 
-    @staticmethod
-    def resolve_split(requested: str, offered: tuple[str, ...]) -> str:
-        """``auto``: the held-out test split where the set has one (the literature's protocol)."""
-        if requested == "auto":
-            return "test" if "test" in offered else "train"
-        return requested
-
     def real_split(self, datamodule: Any) -> str:
-        return self.resolve_split(self.cfg.real_split, tuple(datamodule.reference_splits))
+        return resolve_split(self.cfg.real_split, tuple(datamodule.reference_splits))
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.enabled:
@@ -199,11 +141,9 @@ class Evaluation(L.Callback):
         rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
         what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
         with counting(local, what, enabled=trainer.is_global_zero) as advance:
-            feats, logits = generated_features(lambda n: pl_module.sample(n, rng), local, self.extractor,
-                                               self.cfg.batch_size, device, advance)
-        feats = self._gather(pl_module, feats)[:total]
-        logits = self._gather(pl_module, logits)[:total] if logits is not None else None
-        scores = reference.compute(feats, logits)
+            scores = score_generator(lambda n: pl_module.sample(n, rng), local, reference, self.extractor,
+                                     self.cfg.batch_size, device, advance,
+                                     gather=lambda values: self._gather(pl_module, values)[:total])
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
         fid = scores["fid"]
         improved = math.isfinite(fid) and fid < self.best_fid

@@ -1,0 +1,101 @@
+"""Scoring a generator against real images: the reference statistics, the metric settings and
+one entry point, ``score_generator``, used by the training callback and by ``evaluate.py``
+alike (stylegan2-ada's ``calc_metric`` plays this part there). Knows nothing of Lightning."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.features import WeightsUnavailableError
+from ganforge.metrics.images import ImageMetrics, generated_features, real_features
+from ganforge.reporting import counting
+
+
+def auto_count(cfg: DictConfig, key: str, on_gpu: int, on_cpu: int, device: torch.device) -> int:
+    """``metrics.<key>``, or the device's default when null."""
+    value = cfg[key]
+    if value is None:
+        return on_gpu if device.type == "cuda" else on_cpu
+    if int(value) < 2:
+        raise GanforgeError(f"metrics.{key} must be at least 2 (or null for the device's default), got {value}")
+    return int(value)
+
+
+def sample_count(cfg: DictConfig, device: torch.device) -> int:
+    """``metrics.num_samples``; null: 10,000 on a GPU, 250 on a CPU."""
+    return auto_count(cfg, "num_samples", 10_000, 250, device)
+
+
+def real_count(cfg: DictConfig, device: torch.device) -> int:
+    """``metrics.num_real``; null: 10,000 on a GPU, 500 on a CPU."""
+    return auto_count(cfg, "num_real", 10_000, 500, device)
+
+
+def metrics_against(real: torch.Tensor, cfg: DictConfig) -> ImageMetrics:
+    """``ImageMetrics`` for these real features with the KID and precision/recall settings of ``cfg``."""
+    return ImageMetrics(real, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, pr_k=cfg.pr_k)
+
+
+def reference_features(dm: Any, split: str, cfg: DictConfig, extractor: torch.nn.Module,
+                       device: torch.device) -> tuple[torch.Tensor, str, int]:
+    """Features of ``metrics.num_real`` real images of ``split`` (at most the split's size), read
+    from the cache when there; also their key and count."""
+    images = dm.reference_images(split)
+    count = min(real_count(cfg, device), len(images))
+    key = dm.reference_key(split)
+    with counting(count, f"real statistics ({key})") as advance:
+        features = real_features(images, key, count, extractor, cfg.cache_dir, cfg.batch_size, device, advance)
+    return features, key, count
+
+
+def build_extractor(metrics_cfg: DictConfig | dict) -> torch.nn.Module | None:
+    """The configured feature extractor, or None (with one warning) when its weights are missing
+    and ``metrics.required`` is false; a ``GanforgeError`` when they are required."""
+    cfg = OmegaConf.create(metrics_cfg) if isinstance(metrics_cfg, dict) else metrics_cfg
+    try:
+        with torch.random.fork_rng():  # building a network draws initial weights: keep the run's RNG as it is
+            return instantiate(cfg.extractor)
+    except Exception as err:  # instantiate wraps the constructor's error
+        cause = err
+        while cause.__cause__ is not None and not isinstance(cause, WeightsUnavailableError):
+            cause = cause.__cause__
+        if not isinstance(cause, WeightsUnavailableError):
+            raise GanforgeError(f"metrics.extractor: {cause}") from err
+        if cfg.get("required"):
+            raise GanforgeError(f"{cause} (metrics.required=true)") from None
+        warnings.warn(f"image metrics (FID, KID, precision/recall, IS) are skipped: {cause}. "
+                      "Set metrics.required=true to stop instead.", stacklevel=2)
+        return None
+
+
+def resolve_split(requested: str, offered: tuple[str, ...]) -> str:
+    """``auto``: the held-out test split where the set has one (the literature's protocol)."""
+    if requested == "auto":
+        return "test" if "test" in offered else "train"
+    return requested
+
+
+def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
+                    extractor: torch.nn.Module, batch_size: int, device: torch.device | str,
+                    progress: Callable[[int], None] | None = None,
+                    gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+    """FID, KID, precision/recall (and IS where the extractor has logits) of ``count`` samples
+    drawn batch by batch from ``sample(n)`` (images in [-1, 1]) against ``reference``. Under DDP
+    each rank passes its share as ``count`` and ``gather`` joins the ranks' features."""
+    feats, logits = generated_features(sample, count, extractor, batch_size, device, progress)
+    if gather is not None:
+        feats = gather(feats)
+        logits = gather(logits) if logits is not None else None
+    return reference.compute(feats, logits)
+
+
+def finite_or_none(scores: dict[str, float]) -> dict[str, Any]:
+    return {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
