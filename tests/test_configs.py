@@ -9,6 +9,7 @@ import torch
 from conftest import CONF, ROOT, compose_cfg
 from hydra.utils import instantiate
 
+from ganforge.surfaces import SuperResolver
 from ganforge.train import build
 
 GROUPS = {g: sorted(p.stem for p in (CONF / g).glob("*.yaml")) for g in
@@ -35,7 +36,7 @@ def test_data_configs_instantiate(tmp_path, name):
 def test_model_configs_instantiate(tmp_path, name):
     cfg = compose_cfg(tmp_path, [f"model={name}"])
     model = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=10)
-    if model.learns_from_pairs:  # SRResNet / SRGAN: x4 by default
+    if isinstance(model, SuperResolver):  # SRResNet / SRGAN: x4 by default
         assert model.super_resolve(torch.zeros(2, 3, 8, 8)).shape == (2, 3, 32, 32)
         optimizers = model.configure_optimizers()
         assert len(optimizers) == 2 if model.adversarial else isinstance(optimizers, torch.optim.Optimizer)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.metrics.scoring import build_extractor
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import InceptionFeatures, RandomConvFeatures, WeightsUnavailableError, to_uint8_rgb
 from ganforge.metrics.images import ImageMetrics, real_features, real_stats_path
+from ganforge.metrics.scoring import build_extractor
 
 pytestmark = pytest.mark.filterwarnings("ignore:Inception Score skipped")
 

@@ -116,8 +116,8 @@ def logged_metric_names() -> set[str]:
     needed) and the 2-D mode metrics'."""
     import torch
 
-    from ganforge.metrics.scoring import metrics_against
     from ganforge.metrics.modes import mode_metrics
+    from ganforge.metrics.scoring import metrics_against
 
     cfg = compose_cfg(Path("/nonexistent"), []).metrics
     real, fake = torch.randn(64, 8), torch.randn(64, 8)

@@ -3,7 +3,7 @@
 Each entry pairs a discriminator loss ``d(real_out, fake_out)`` with a generator loss
 ``g(fake_out)``. Outputs are raw scores (logits for the probabilistic losses). Adding a loss
 is one pair of functions plus one line in ``LOSSES``; configs select it by name.
-Imports only torch (see DESIGN.md: arrows point one way).
+Imports only torch, so models depend on losses and never the other way.
 """
 
 from __future__ import annotations

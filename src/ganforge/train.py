@@ -26,6 +26,7 @@ from ganforge.errors import DivergedError, GanforgeError, config_errors, one_lin
 from ganforge.files import open_checkpoint
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.state import check_resumable
+from ganforge.surfaces import PairedImages, SuperResolver, class_offers
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,14 @@ def build_group(group: DictConfig | None, where: str) -> dict[str, Any]:
 
 
 def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
-    """Models that learn from (low-res, high-res) pairs (``learns_from_pairs``) need paired data,
+    """Models that learn from (low-res, high-res) pairs (``SuperResolver``) need paired data,
     and the others need samples: say so before building the model, whose own checks would
     otherwise complain about sizes."""
     try:
-        pairs = bool(getattr(get_class(model_cfg._target_), "learns_from_pairs", False))
+        pairs = class_offers(get_class(model_cfg._target_), SuperResolver)
     except Exception as err:
         raise GanforgeError(f"model._target_={model_cfg.get('_target_')} is not an importable class ({err})") from err
-    paired = bool(getattr(datamodule, "paired", False))
+    paired = isinstance(datamodule, PairedImages)
     if pairs and not paired:
         raise GanforgeError(f"{model_cfg._target_} learns super-resolution from (low-res, high-res) pairs and "
                             f"{type(datamodule).__name__} has none: use data=sr_folder data.root=<folder of photos>")

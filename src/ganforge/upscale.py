@@ -23,6 +23,7 @@ from ganforge.files import atomic_path
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device
 from ganforge.reporting import counting
+from ganforge.surfaces import SuperResolver
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if int(cfg.tile) <= 2 * int(cfg.tile_overlap):
         raise GanforgeError(f"tile ({cfg.tile}) must be larger than twice tile_overlap ({cfg.tile_overlap})")
     module = load_module(cfg.ckpt_path, pick_device(cfg.device))
-    if not hasattr(module, "super_resolve"):
+    if not isinstance(module, SuperResolver):
         raise GanforgeError(f"ckpt_path={cfg.ckpt_path} is a {type(module).__name__}, not a super-resolution "
                             "model (train one with model=srresnet or model=srgan)")
     scale = module.scale

@@ -34,6 +34,7 @@ from ganforge.metrics.scoring import (
     score_generator,
 )
 from ganforge.reporting import counting
+from ganforge.surfaces import ImageReference, NoiseToSamples
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Evaluation(L.Callback):
     def before_fit(self, datamodule: Any) -> None:
         """Called by ``train.run`` before the trainer starts: checks the split and loads the
         extractor (weights), so a missing requirement stops the run before any training."""
-        if len(getattr(datamodule, "sample_shape", ())) != 3 or not hasattr(datamodule, "reference_images"):
+        if not isinstance(datamodule, ImageReference) or len(datamodule.sample_shape) != 3:
             return  # 2-D points: the mode-coverage callback measures those
         split = self.real_split(datamodule)
         datamodule.check_reference_split(split)
@@ -126,7 +127,7 @@ class Evaluation(L.Callback):
     @staticmethod
     def ready(pl_module: L.LightningModule) -> bool:
         """Modules whose samples are not yet final (ProGAN below its last resolution) say so."""
-        return bool(getattr(pl_module, "evaluation_ready", True))
+        return isinstance(pl_module, NoiseToSamples) and pl_module.evaluation_ready
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         assert self.extractor is not None

@@ -10,6 +10,7 @@ import torch
 
 from ganforge.callbacks.publish import publish
 from ganforge.metrics.modes import mode_metrics
+from ganforge.surfaces import GaussianMixture
 
 
 class ModeCoverage(L.Callback):
@@ -21,7 +22,7 @@ class ModeCoverage(L.Callback):
     @staticmethod
     def _mixture(trainer: L.Trainer):
         dm = trainer.datamodule
-        if dm is None or not hasattr(dm, "mixture_means"):
+        if not isinstance(dm, GaussianMixture):
             return None
         return dm.mixture_means, dm.mixture_std
 

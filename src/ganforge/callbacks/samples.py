@@ -12,6 +12,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganforge.media import log_final_tables, log_image_file, scatter_png
+from ganforge.surfaces import LabelledData, NoiseToSamples
 
 
 class SampleGrid(L.Callback):
@@ -26,7 +27,7 @@ class SampleGrid(L.Callback):
         self._real_points: Tensor | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not hasattr(pl_module, "generate_fixed"):  # super-resolution: SRValidation's panels instead
+        if not isinstance(pl_module, NoiseToSamples):  # super-resolution: SRValidation's panels instead
             return
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
@@ -35,15 +36,14 @@ class SampleGrid(L.Callback):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not hasattr(pl_module, "generate_fixed"):
+        if not isinstance(pl_module, NoiseToSamples):
             return
         if pl_module.g_iters != self._last_rendered:
             self.render(trainer, pl_module)
         if trainer.is_global_zero:
             samples = pl_module.generate_fixed().cpu()
-            conditional = bool(getattr(pl_module, "conditional", False))
-            labels = pl_module.fixed_labels.cpu() if conditional else None
-            names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
+            labels = pl_module.fixed_labels.cpu() if pl_module.conditional else None
+            names = trainer.datamodule.class_names if isinstance(trainer.datamodule, LabelledData) else None
             log_final_tables(trainer, pl_module, samples, labels, names, self._real_points)
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
@@ -55,7 +55,7 @@ class SampleGrid(L.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"g{g:07d}.png"
         if samples.ndim == 4:
-            nrow = self.nrow or getattr(pl_module, "grid_columns", None) or max(1, int(len(samples) ** 0.5))
+            nrow = self.nrow or pl_module.grid_columns
             save_image(make_grid(samples, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
         else:
             real = self._real_points if self._real_points is not None else torch.empty(0, 2)

@@ -19,6 +19,7 @@ from torchvision.utils import make_grid, save_image
 from ganforge.callbacks.publish import publish
 from ganforge.media import log_image_file
 from ganforge.metrics.sr import psnr_ssim_y
+from ganforge.surfaces import SuperResolver
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class SRValidation(L.Callback):
 
     @staticmethod
     def active(pl_module: L.LightningModule) -> bool:
-        return hasattr(pl_module, "super_resolve")
+        return isinstance(pl_module, SuperResolver)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.active(pl_module) and self.use_lpips and self.lpips is None:
@@ -84,7 +85,7 @@ class SRValidation(L.Callback):
         """Scores averaged over the validation images (each image scored at its own size)."""
         self._last = pl_module.g_iters
         pairs = trainer.datamodule.val_pairs
-        names = getattr(trainer.datamodule, "val_names", [str(i) for i in range(len(pairs))])
+        names = trainer.datamodule.val_names
         scale, device = pl_module.scale, pl_module.device
         totals: dict[str, float] = {}
         baseline_totals: dict[str, float] = {}

@@ -85,7 +85,6 @@ class RandomCrops(Dataset):
 class SRFolder(L.LightningDataModule):
     """``python train.py model=srgan data=sr_folder data.root=<photos>``."""
 
-    paired = True  # batches are (lr, hr): models that map noise to images refuse this data
     num_classes = 0
 
     def __init__(self, root: str | None, scale: int = 4, crop: int = 96, batch_size: int = 16,
@@ -113,7 +112,8 @@ class SRFolder(L.LightningDataModule):
         self.max_memory_gb = max_memory_gb
         self.sample_shape = (3, self.crop, self.crop)  # the HR crop: what the discriminator sees
         self.train_images: list[Tensor] | None = None
-        self.val_pairs: list[tuple[Tensor, Tensor]] | None = None
+        self.val_pairs: list[tuple[Tensor, Tensor]] = []  # held-out pairs, read by setup
+        self.val_names: list[str] = []
 
     # ---- files -------------------------------------------------------------------------------
     def split_files(self) -> tuple[list[Path], list[Path]]:

@@ -57,8 +57,6 @@ class GAN(CountedModule):
     penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
     DiffAugment, an EMA generator. Separate optimizer configs give TTUR."""
 
-    learns_from_pairs = False  # noise -> samples; train.run refuses (low-res, high-res) pair data
-
     def __init__(
         self,
         generator: dict,
@@ -140,7 +138,12 @@ class GAN(CountedModule):
         labels = torch.arange(num_fixed_samples) // self.grid_columns % max(num_classes, 1)
         self.register_buffer("fixed_labels", labels)
 
-    # ---- the surface for callbacks and evaluation -------------------------------------------
+    # ---- the surface for callbacks and evaluation (surfaces.NoiseToSamples) -----------------
+    @property
+    def evaluation_ready(self) -> bool:
+        """Samples are final from the start (ProGAN says otherwise below its last resolution)."""
+        return True
+
     @property
     def sampling_generator(self) -> torch.nn.Module:
         """The EMA generator when there is one (better samples), else the trained one."""

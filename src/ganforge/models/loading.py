@@ -10,6 +10,7 @@ import torch
 
 from ganforge.errors import GanforgeError, config_errors
 from ganforge.files import open_checkpoint
+from ganforge.surfaces import NoiseToSamples
 
 
 def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.LightningModule:
@@ -30,7 +31,7 @@ def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.Light
 
 def require_noise_model(module: L.LightningModule, script: str) -> None:
     """``evaluate.py`` and ``sample.py`` draw samples from noise; super-resolution models do not."""
-    if getattr(module, "learns_from_pairs", False):
+    if not isinstance(module, NoiseToSamples):
         raise GanforgeError(f"{script} works on models that generate from noise; this checkpoint is a "
                             f"super-resolution model: upscale images with upscale.py (its PSNR/SSIM are logged "
                             "during training as val/psnr and val/ssim)")

@@ -46,7 +46,6 @@ def load_vgg(weights: str | None) -> VGGFeatures:
 
 
 class SRGAN(CountedModule):
-    learns_from_pairs = True  # train.run refuses data that is not (low-res, high-res) pairs
     def __init__(
         self,
         generator: dict,
