@@ -66,6 +66,18 @@ def test_n_critic_steps_the_critic_n_times_per_generator_step(tmp_path, data_roo
     assert ckpt["global_step"] == 12
 
 
+def test_run_ends_at_g_iters_whatever_n_critic(tmp_path, data_root):
+    """The loop counts its own unit: no step limit is derived from n_critic, and a resumed run
+    that already has its g_iters does not train further."""
+    cfg = train(tmp_path / "a", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=4")
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["counters"]["g_iters"] == 4 and ckpt["global_step"] == 16 and cfg.trainer.max_steps == -1
+    again = train(tmp_path / "b", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=4", f"ckpt_path={last}")
+    resumed = torch.load(Path(again.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["counters"] == ckpt["counters"] and resumed["global_step"] == 16
+
+
 def test_conditional_model_on_labelled_data_and_refused_without_labels(tmp_path, data_root):
     train(tmp_path / "a", "dcgan", "mnist", data_root, "model.conditional=true")
     with pytest.raises(GanforgeError, match="conditional.*but the data has no class labels"):

@@ -9,22 +9,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 
-def optimizer_steps(g_iters: int | None, n_critic: int, pretrain: int = 0, warmup: Any = None) -> int:
-    """Lightning ``global_step`` after ``g_iters`` generator iterations: each takes its critic steps
-    (``n_critic``, or WGAN's warm-up count) and one generator step, except the first ``pretrain``
-    (generator only, SRGAN's SRResNet phase). ``None`` -> -1 (no step limit)."""
-    from ganforge.schedules import check_warmup, critic_steps_total
-
-    if g_iters is None:
-        return -1
-    pretrain = int(pretrain or 0)
-    if pretrain > int(g_iters):
-        raise ValueError(f"model.pretrain_steps ({pretrain}) is longer than the run (g_iters={g_iters})")
-    warmup = check_warmup(OmegaConf.to_container(warmup) if isinstance(warmup, DictConfig) else warmup)
-    adversarial = int(g_iters) - pretrain
-    return pretrain + adversarial + critic_steps_total(adversarial, int(n_critic), warmup)
-
-
 def auto_precision(accelerator: str = "auto") -> str:
     """bf16 mixed precision on CUDA GPUs that support it, fp32 everywhere else."""
     import torch
@@ -66,7 +50,7 @@ def launch_dir() -> str:
 
 
 def register_resolvers() -> None:
-    resolvers = {"optimizer_steps": optimizer_steps, "auto_precision": auto_precision, "sweep_group": sweep_group,
+    resolvers = {"auto_precision": auto_precision, "sweep_group": sweep_group,
                  "sqlite_url": sqlite_url, "launch_dir": launch_dir}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

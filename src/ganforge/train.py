@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
+from ganforge.callbacks.run_length import StopAtGIters
 from ganforge.config import check_settings
 from ganforge.errors import DivergedError, GanforgeError, config_errors, one_line
 from ganforge.files import open_checkpoint
@@ -199,7 +200,8 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
         del checkpoint
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
-    callbacks = list(callbacks_by_name.values())
+    callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters"))]  # the loop's own unit
+    model.plan_run(cfg.get("g_iters"))
     loggers = list(build_group(cfg.get("logger"), "logger").values())
     if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
         with config_errors("model"):
@@ -220,9 +222,8 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     state["config"] = resolved
     for logger in loggers:
         logger.log_hyperparams(resolved)
-    log.info("training %s on %s for %s generator iterations (trainer.max_steps=%s); run dir %s",
-             type(model.generator).__name__, type(datamodule).__name__, cfg.get("g_iters"),
-             trainer.max_steps, cfg.paths.output_dir)
+    log.info("training %s on %s for %s generator iterations; run dir %s",
+             type(model.generator).__name__, type(datamodule).__name__, cfg.get("g_iters"), cfg.paths.output_dir)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return objective_value(cfg, trainer.callback_metrics)

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ganforge.errors import DivergedError
 from ganforge.files import torch_save_atomic
+from ganforge.lightning_internals import last_saved_step
 
 
 class GanCheckpoint(ModelCheckpoint):
@@ -36,13 +37,13 @@ class GanCheckpoint(ModelCheckpoint):
         if not self.every_n_g_iters or g == self._last_g_saved or g % self.every_n_g_iters:
             return
         self._last_g_saved = g
-        if self._last_global_step_saved != trainer.global_step:
+        if last_saved_step(self) != trainer.global_step:
             candidates = self._monitor_candidates(trainer)
             self._save_topk_checkpoint(trainer, candidates)
             self._save_last_checkpoint(trainer, candidates)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step:
+        if self.save_last and last_saved_step(self) != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         else:
             super().on_train_end(trainer, pl_module)

@@ -6,8 +6,8 @@ iteration is ``n_critic + 1`` global steps; progress is logged as ``progress/g_i
 ``progress/kimg`` (thousands of real images shown to the discriminator, all ranks together).
 
 The surface used by callbacks and evaluation: ``generate``, ``sample``, ``generate_fixed``, ``sample_shape``,
-``num_classes``, ``conditional``, ``kimg``, ``g_iters_in`` and the
-``g_iters``/``images_seen`` counters.
+``num_classes``, ``conditional``, ``kimg`` and the ``g_iters``/``images_seen`` counters
+(``ganforge.surfaces.NoiseToSamples``).
 """
 
 from __future__ import annotations
@@ -181,19 +181,6 @@ class GAN(CountedModule):
         """Critic steps the current generator iteration takes (``n_critic``, or WGAN's warm-up)."""
         return critic_steps_at(self.g_iters, self.hparams.n_critic, self.critic_warmup)
 
-    def g_iters_in(self, optimizer_steps: int) -> int:
-        """Generator iterations that fit in ``optimizer_steps`` Lightning steps."""
-        from ganforge.config import optimizer_steps as steps_for
-
-        low, high = 0, max(0, optimizer_steps)
-        while low < high:  # the largest g with steps_for(g) <= optimizer_steps
-            mid = (low + high + 1) // 2
-            if steps_for(mid, self.hparams.n_critic, 0, self.critic_warmup) <= optimizer_steps:
-                low = mid
-            else:
-                high = mid - 1
-        return low
-
     # ---- training ----------------------------------------------------------------------------
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
         return [("model.optimizer_g", self.hparams.optimizer_g, self.generator.parameters()),
@@ -203,7 +190,7 @@ class GAN(CountedModule):
         opt_g, opt_d = self.build_optimizers()
         if self.hparams.lr_decay_start is None:
             return [opt_g, opt_d]
-        total = self.g_iters_in(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
+        total = self.run_length or 0
         if total < 1:
             raise GanforgeError("model.lr_decay_start needs a run length in generator iterations: set g_iters")
         schedule = LinearDecay(total, self.hparams.lr_decay_start)

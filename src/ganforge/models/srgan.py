@@ -82,7 +82,7 @@ class SRGAN(CountedModule):
             raise GanforgeError(f"model.pretrain_steps must be 0 or more, got {pretrain_steps}")
         if n_critic != (1 if adversarial else 0):
             raise GanforgeError(f"model.n_critic must be {1 if adversarial else 0} for "
-                                f"{'SRGAN' if adversarial else 'SRResNet'} (it sets the optimizer steps per iteration)")
+                                f"{'SRGAN' if adversarial else 'SRResNet'} (critic steps per generator step)")
         self.scale, self.adversarial = int(scale), adversarial
         self.sample_shape = tuple(hparams["sample_shape"])
         self.generator = instantiate(hparams["generator"], scale=self.scale)
@@ -98,17 +98,6 @@ class SRGAN(CountedModule):
     @property
     def pretraining(self) -> bool:
         return not self.adversarial or self.g_iters < self.hparams.pretrain_steps
-
-    @property
-    def optimizer_steps_per_g_iter(self) -> int:
-        return 1 if self.pretraining else 2
-
-    def g_iters_in(self, optimizer_steps: int) -> int:
-        """Generator iterations in a run of ``optimizer_steps`` Lightning steps (for progress display)."""
-        pretrain = self.hparams.pretrain_steps if self.adversarial else optimizer_steps
-        if optimizer_steps <= pretrain:
-            return optimizer_steps
-        return pretrain + (optimizer_steps - pretrain) // 2
 
     @torch.no_grad()
     def super_resolve(self, lr: Tensor) -> Tensor:
@@ -141,6 +130,12 @@ class SRGAN(CountedModule):
                                 f"model.generator: {str(err).splitlines()[0]} ...") from None
 
     # ---- training ----------------------------------------------------------------------------
+    def plan_run(self, g_iters: int | None) -> None:
+        if g_iters is not None and self.hparams.pretrain_steps > g_iters:
+            raise GanforgeError(f"model.pretrain_steps ({self.hparams.pretrain_steps}) is longer than the run "
+                                f"(g_iters={g_iters})")
+        super().plan_run(g_iters)
+
     def before_fit(self, datamodule: Any) -> None:
         """Called by ``train.run`` before the trainer starts: the data's scale must match, and the
         VGG weights of the content loss must load."""
@@ -168,8 +163,7 @@ class SRGAN(CountedModule):
             return optimizers[0]
         if not self.hparams.lr_drop or self._trainer is None:  # no run length without a trainer
             return optimizers
-        total = self.g_iters_in(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
-        adversarial_iters = total - self.hparams.pretrain_steps
+        adversarial_iters = (self.run_length or 0) - self.hparams.pretrain_steps
         if adversarial_iters < 1:
             raise GanforgeError("model.lr_drop needs a run length in generator iterations: set g_iters")
         drop = StepDrop(round(float(self.hparams.lr_drop["at"]) * adversarial_iters), self.hparams.lr_drop["factor"])

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganforge.errors import GanforgeError, config_errors
+from ganforge.lightning_internals import logs_this_step
 
 
 def capture_rng() -> dict[str, Any]:
@@ -90,12 +91,18 @@ class CountedModule(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.g_iters = self.d_steps = self.images_seen = 0
+        self.run_length: int | None = None  # generator iterations of the whole run (schedules read it)
         self._pending_rng: dict | None = None
         self.logged: dict[str, Any] | None = None  # this logging step's metrics, for DivergenceGuard
 
     @property
     def kimg(self) -> float:
         return self.images_seen / 1000.0
+
+    def plan_run(self, g_iters: int | None) -> None:
+        """Called by ``train.py`` with the run's length in generator iterations (None: no limit,
+        e.g. a run of ``trainer.max_epochs``); learning-rate schedules are laid out over it."""
+        self.run_length = g_iters
 
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
         """(config key, optimizer config, parameters) of each optimizer, in the order of ``optimizers()``."""
@@ -120,10 +127,9 @@ class CountedModule(L.LightningModule):
 
     def _log_now(self) -> bool:
         """Whether Lightning sends this batch's step metrics to the loggers (every
-        ``trainer.log_every_n_steps`` batches, and the last). ``self.log`` costs about 1 ms per
-        metric (measured), a third of a small net's step on a GPU, so metrics are logged only then."""
-        connector = getattr(self.trainer, "_logger_connector", None)
-        return connector is None or bool(connector.should_update_logs)
+        ``trainer.log_every_n_steps`` batches, and the last). ``self.log`` is not free on a GPU
+        step of a small net, so metrics are logged only then."""
+        return logs_this_step(self.trainer)
 
     def log_training(self, metrics: dict[str, Any], batch_size: int) -> None:
         """Send one logging step's metrics to the loggers (under DDP as means over ranks: one

@@ -1,0 +1,36 @@
+"""Every use of Lightning's non-public state, in one place. Lightning 2.6 offers no public API for
+these; each function names the test that fails if Lightning changes what it relies on.
+Imports only Lightning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+
+
+def logs_this_step(trainer: L.Trainer | None) -> bool:
+    """Whether Lightning sends this batch's ``self.log`` values to the loggers (every
+    ``log_every_n_steps`` batches and the last). Caught by tests/test_train.py (losses in the CSV)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    return connector is None or bool(connector.should_update_logs)
+
+
+def logger_step(trainer: L.Trainer) -> int:
+    """The step Lightning passes to ``logger.log_metrics`` for ``self.log`` values, so metrics that
+    callbacks log land on the same rows. Caught by tests/test_train.py (CSV rows)."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
+def last_saved_step(checkpoint_callback: Any) -> int:
+    """The global step of a ``ModelCheckpoint``'s last save. Caught by tests/test_train.py
+    (checkpoint tests)."""
+    return checkpoint_callback._last_global_step_saved
+
+
+def set_step_limit(trainer: L.Trainer, steps: int) -> None:
+    """The step limit ``trainer.max_steps`` reads. Lightning restores a mid-epoch data position only
+    for runs with a step limit other than -1, and a run stopped any other way is recorded as a
+    finished epoch. Caught by tests/test_train.py::test_resume_is_exact and
+    test_run_ends_at_g_iters_whatever_n_critic."""
+    trainer.fit_loop.epoch_loop.max_steps = steps
