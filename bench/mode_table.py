@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,8 +40,15 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str]) -> tuple[str, i
         env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
         cmd = [sys.executable, str(ROOT / "train.py"), f"experiment={preset}", f"seed={seed}", "logger=csv",
                "callbacks.progress_bar=null", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
+        started = time.perf_counter()
         subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        (run_dir / "wall_seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
     return preset, seed, final_metrics(run_dir)
+
+
+def run_minutes(run_dir: Path) -> float | None:
+    path = run_dir / "wall_seconds.txt"
+    return float(path.read_text()) / 60 if path.is_file() else None
 
 
 def cell(rows: list[dict[str, float]], key: str, scale: float = 1.0, digits: int = 1) -> str:
@@ -59,17 +67,22 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
     jobs = [(p, s) for p in args.presets for s in args.seeds]
+    started = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:
         results = list(pool.map(lambda job: run_one(*job, args.out, args.extra), jobs))
-    print("| preset | modes | high-quality % | reverse KL | runs |")
-    print("|---|---|---|---|---|")
+    print(f"wall time of this invocation: {(time.perf_counter() - started) / 60:.1f} min "
+          f"({args.workers} workers; runs finished earlier were not repeated)")
+    print("| preset | modes | high-quality % | reverse KL | runs | minutes per run |")
+    print("|---|---|---|---|---|---|")
     for preset in args.presets:
         rows = [m for p, _, m in results if p == preset and m is not None]
         if not rows:
-            print(f"| {preset} | failed | | | 0/{len(args.seeds)} |")
+            print(f"| {preset} | failed | | | 0/{len(args.seeds)} | |")
             continue
         modes, hq, kl = cell(rows, "val/modes"), cell(rows, "val/hq_ratio", 100), cell(rows, "val/reverse_kl", digits=2)
-        print(f"| {preset} | {modes} | {hq} | {kl} | {len(rows)}/{len(args.seeds)} |")
+        minutes = [m for m in (run_minutes(args.out / f"{preset}_s{s}") for s in args.seeds) if m is not None]
+        spent = f"{statistics.mean(minutes):.1f}" if minutes else ""
+        print(f"| {preset} | {modes} | {hq} | {kl} | {len(rows)}/{len(args.seeds)} | {spent} |")
 
 
 if __name__ == "__main__":
