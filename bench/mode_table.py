@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import statistics
 import subprocess
@@ -25,8 +26,10 @@ METRICS = ("val/modes", "val/hq_ratio", "val/reverse_kl")
 
 
 def final_metrics(run_dir: Path) -> dict[str, float] | None:
-    path = run_dir / "csv" / "metrics.csv"
-    if not path.is_file():
+    """The run's last mode metrics, or None unless it finished (a killed run has metrics from
+    its periodic evaluations, which are not final)."""
+    path, summary = run_dir / "csv" / "metrics.csv", run_dir / "summary.json"
+    if not path.is_file() or not summary.is_file() or json.loads(summary.read_text()).get("status") != "finished":
         return None
     last: dict[str, float] = {}
     for row in csv.DictReader(open(path)):
