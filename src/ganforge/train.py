@@ -27,7 +27,7 @@ from ganforge.errors import DivergedError, GanforgeError, config_errors, one_lin
 from ganforge.files import open_checkpoint
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.state import check_resumable
-from ganforge.surfaces import PairedImages, SuperResolver, class_offers
+from ganforge.surfaces import Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,12 @@ def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
     """The number returned to sweepers. ``objective: auto`` is ``val/fid`` for images and
     ``val/mode_error`` for 2-D mixtures (both lower-is-better). NaN or inf (a diverged run)
     becomes ``objective_penalty``, so a search goes on and learns to avoid that region."""
-    name = cfg.get("objective")
-    if not name:
+    if not cfg.get("objective"):
         return None
-    if name == "auto":
-        name = next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
-        if name is None:
-            raise GanforgeError("objective=auto needs val/fid (image metrics; are the Inception weights there?) "
-                                "or val/mode_error (ring8/grid25), and this run logged neither")
+    name = _objective_name(cfg, metrics)
+    if name is None:
+        raise GanforgeError("objective=auto needs val/fid (image metrics; are the Inception weights there?) "
+                            "or val/mode_error (ring8/grid25), and this run logged neither")
     if name not in metrics:
         raise GanforgeError(f"objective={name} was not logged by this run; logged: {', '.join(sorted(metrics))}")
     value = float(metrics[name])
@@ -146,6 +144,7 @@ def _finish(cfg: DictConfig, state: dict[str, Any], status: str, objective: floa
 
 
 def _objective_name(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
+    """The metric ``objective`` names; ``auto``: ``val/fid`` or ``val/mode_error``, whichever was logged."""
     name = cfg.get("objective")
     if name == "auto":
         return next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
@@ -160,7 +159,7 @@ def _plain_metrics(state: dict[str, Any]) -> dict[str, float]:
         return {}
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
     model = state.get("model")
-    if model is not None and hasattr(model, "g_iters"):
+    if isinstance(model, Counted):
         metrics.update({"progress/g_iters": float(model.g_iters), "progress/kimg": float(model.kimg)})
     return metrics
 

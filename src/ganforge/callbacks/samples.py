@@ -38,18 +38,19 @@ class SampleGrid(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         if not isinstance(pl_module, NoiseToSamples):
             return
+        samples = pl_module.generate_fixed().cpu()  # the final grid and the final tables share it
         if pl_module.g_iters != self._last_rendered:
-            self.render(trainer, pl_module)
+            self.render(trainer, pl_module, samples)
         if trainer.is_global_zero:
-            samples = pl_module.generate_fixed().cpu()
             labels = pl_module.fixed_labels.cpu() if pl_module.conditional else None
             names = trainer.datamodule.class_names if isinstance(trainer.datamodule, LabelledData) else None
             log_final_tables(trainer, pl_module, samples, labels, names, self._real_points)
 
-    def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
+    def render(self, trainer: L.Trainer, pl_module: L.LightningModule, samples: Tensor | None = None) -> Path | None:
         g = pl_module.g_iters
         self._last_rendered = g
-        samples = pl_module.generate_fixed().cpu()  # every rank computes; only rank 0 writes
+        if samples is None:
+            samples = pl_module.generate_fixed().cpu()  # every rank computes; only rank 0 writes
         if not trainer.is_global_zero:
             return None
         self.dirpath.mkdir(parents=True, exist_ok=True)

@@ -79,13 +79,6 @@ def decoded_chunks(
         raise GanforgeError(f"none of the {len(files)} files in {what} is a readable image")
 
 
-def decode_all(files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None,
-               workers: int, what: str) -> tuple[Tensor, Tensor]:
-    """Every readable file decoded into one in-memory tensor, with its labels."""
-    parts = list(decoded_chunks(files, labels, resolution, channels, crop, workers, what))
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-
 def cache_key(files: Sequence[Path], *parts: object) -> str:
     """Hash of file names, sizes, modification times and the preprocessing settings."""
     digest = hashlib.sha1(repr(parts).encode())
@@ -124,10 +117,9 @@ class FolderImages(ImageDataModule):
             return decoded_chunks(files, labels, resolution, channels, self.crop, self.num_workers,
                                   f"decoding {self.root}", self.chunk_bytes())
 
-        if self.cache_dir is None:
-            images, label_tensor = decode_all(files, labels, resolution, channels, self.crop, self.num_workers,
-                                              f"decoding {self.root}")
-            return images, label_tensor
+        if self.cache_dir is None:  # no cache: decoded into memory (decide_storage refused a larger set)
+            parts = list(chunks())
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         key = cache_key(files, labels, type(self).__name__, resolution, channels, self.crop)
         return self.cached(storage, f"{type(self).__name__}-{resolution}px-{key}.u8", key, chunks)
 
