@@ -103,9 +103,25 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["trainer.precision=17"], "trainer: "),
     (["+model.generator.widht=64"], "model: "),
     (["+model.critic_warmup={n_critic: 0, first: 1, every: 0}"], "model.critic_warmup needs n_critic >= 1"),
+    (["logger=wandb", "logger.wandb.log_model=sometimes"], "logger.wandb: log_model must be false, best or all"),
+    (["logger=wandb", "logger.wandb.step_metric=epoch"], "logger.wandb: step_metric must be one of progress/kimg"),
 ])
 def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=3", *args)
+    assert_refused(out, message, tmp_path)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data.storage=disk"], "data.storage must be one of auto, memory, mapped, got 'disk'"),
+    (["data.max_memory_gb=0"], "data.max_memory_gb must be positive, got 0"),
+    (["data.storage=memory", "data.max_memory_gb=1e-9"], "GiB in memory, over data.max_memory_gb=1e-09"),
+    (["data.max_memory_gb=1e-9", "data.cache_dir=null"], "which needs data.cache_dir"),
+])
+def test_train_refuses_bad_image_storage_in_one_line(tmp_path, args, message):
+    make_image_files(tmp_path / "imgs", 4)
+    out = cli("train.py", tmp_path, "model=gan", *TINY_NETS["gan"], "data=image_folder",
+              f"data.root={tmp_path / 'imgs'}", "data.resolution=16", "data.batch_size=2", "trainer=cpu",
+              "logger=none", "g_iters=3", *args)
     assert_refused(out, message, tmp_path)
 
 
