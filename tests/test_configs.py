@@ -72,6 +72,50 @@ def test_experiment_and_debug_presets_compose(tmp_path, name):
     build(cfg.model, "model", sample_shape=list(dm.sample_shape), num_classes=dm.num_classes)
 
 
+@pytest.mark.parametrize(("overrides", "group", "task_callbacks"), [
+    ([], "images", {"samples", "evaluation"}),
+    (["data=ring8", "model=gan"], "points", {"samples", "mode_coverage"}),
+    (["experiment=grid25_sngan"], "points", {"samples", "mode_coverage"}),
+    (["data=sr_folder", "model=srgan"], "super_resolution", {"sr_validation"}),
+    (["data=ring8", "callbacks=common"], "common", set()),  # the command line wins over the data's choice
+])
+def test_each_data_kind_brings_its_callbacks_group(tmp_path, overrides, group, task_callbacks):
+    cfg = compose_cfg(tmp_path, overrides, keep_hydra=True)
+    assert cfg.hydra.runtime.choices.callbacks == group
+    common = {"model_checkpoint", "divergence", "model_summary", "progress_bar"}
+    assert set(cfg.callbacks) == common | task_callbacks
+
+
+@pytest.mark.parametrize(("data", "overrides", "message"), [
+    ("ring8", ["model=gan", "callbacks=images"],
+     r"^callbacks.evaluation: needs image data with reference images, and Toy2DDataModule is not one; 2-D runs "
+     r"take callbacks=points"),
+    ("sr_folder", ["model=srresnet", "callbacks=images", "++callbacks.evaluation=null"],
+     r"^callbacks.samples: needs a model that generates samples from noise, and SRGAN is not one; "
+     r"super-resolution runs take callbacks=super_resolution"),
+    ("mnist", ["model=dcgan", "callbacks=points"],
+     r"^callbacks.mode_coverage: needs 2-D mixture data \(data=ring8 or data=grid25\), and TorchvisionImages"),
+    ("ring8", ["model=gan", "callbacks=super_resolution"], r"^callbacks.sr_validation: needs a super-resolution model"),
+])
+def test_a_callbacks_group_for_another_task_is_refused_before_training(tmp_path, data_root, data, overrides,
+                                                                       message):
+    from conftest import data_overrides, make_image_files
+
+    from ganforge.errors import GanforgeError
+    from ganforge.train import run
+
+    if data == "sr_folder":
+        make_image_files(tmp_path / "photos", 6, size=(64, 64))
+        data_args = ["data=sr_folder", f"data.root={tmp_path / 'photos'}", "data.crop=32", "data.batch_size=2",
+                     "data.val_images=2", "data.val_crop=32"]
+    else:
+        data_args = data_overrides(data, data_root)
+    cfg = compose_cfg(tmp_path, ["trainer=cpu", "logger=none", *data_args, *overrides])
+    with pytest.raises(GanforgeError, match=message):
+        run(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_run_length_and_checkpoints_count_generator_iterations(tmp_path):
     cfg = compose_cfg(tmp_path, ["g_iters=100", "model.n_critic=5"])
     assert cfg.trainer.max_steps == -1 and cfg.trainer.max_epochs == -1  # nothing derived from n_critic

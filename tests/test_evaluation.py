@@ -19,7 +19,7 @@ from ganforge.errors import GanforgeError
 from ganforge.train import run
 
 pytestmark = pytest.mark.filterwarnings("ignore:Inception Score skipped")
-TINY_EVAL = [o for o in TINY if o != "callbacks.evaluation=null"]
+TINY_EVAL = [o for o in TINY if o != "++callbacks.evaluation=null"]
 
 
 def metric_overrides(tmp_path: Path) -> list[str]:
@@ -223,7 +223,7 @@ from conftest import TINY, TINY_NETS, compose_cfg, data_overrides
 from ganforge.train import run
 
 def main():
-    tiny = [o for o in TINY if o != "callbacks.evaluation=null"]
+    tiny = [o for o in TINY if o != "++callbacks.evaluation=null"]
     cfg = compose_cfg(Path({tmp!r}), ["model=dcgan", *TINY_NETS["dcgan"], *data_overrides("mnist", Path({data!r})),
         *tiny,
         "+trainer.strategy=ddp_spawn_find_unused_parameters_true", "trainer.devices=2", "logger=csv",

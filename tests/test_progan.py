@@ -103,7 +103,7 @@ def test_growth_schedule_changes_stage_at_the_right_kimg():
 
 def progan(tmp_path: Path, data_root: Path, *extra: str, evaluate: bool = False):
     # batch 16 -> 0.016 kimg per step; stages of 0.1 kimg fade and 0.1 stable
-    tiny = [o for o in TINY if not (evaluate and o == "callbacks.evaluation=null")]
+    tiny = [o for o in TINY if not (evaluate and o == "++callbacks.evaluation=null")]
     cfg = compose_cfg(tmp_path, ["model=progan", *data_overrides("mnist", data_root), *tiny, "data.batch_size=16",
                                  "model.z_dim=8", "model.generator.fmap_base=32", "model.generator.fmap_max=8",
                                  "model.discriminator.fmap_base=32", "model.discriminator.fmap_max=8",

@@ -73,7 +73,7 @@ def test_ddp_cpu_matches_single_process_and_its_checkpoint_resumes_alone(tmp_pat
 # ---- -m sweeps -------------------------------------------------------------------------------
 def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
     out = cli(tmp_path, "-m", "experiment=ring8_gan,ring8_wgan_gp", "seed=1,2", "g_iters=4", "trainer=cpu",
-              "logger=[wandb,csv]", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)
+              "logger=[wandb,csv]", "callbacks=points", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -197,7 +197,7 @@ def test_seed_makes_a_cpu_run_reproducible(tmp_path):
 
     def weights(where: str, seed: int) -> dict[str, torch.Tensor]:
         cfg = compose_cfg(tmp_path / where, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=5",
-                                             f"seed={seed}", "callbacks.evaluation=null", *FAST_2D])
+                                             f"seed={seed}", *FAST_2D])
         run(cfg)
         return torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 

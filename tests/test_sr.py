@@ -204,6 +204,34 @@ def test_pretrain_steps_then_adversarial_in_one_run(tmp_path):
     assert not any(k.startswith("_vgg") or "vgg" in k for k in ckpt["state_dict"])  # VGG is not saved
 
 
+def test_srgan_generator_step_computes_no_discriminator_gradients(tmp_path):
+    """SRGAN takes GAN's discriminator step and generator update: the generator's loss runs with
+    only the generator's parameters requiring gradients, so each discriminator parameter gets one
+    gradient per iteration (its own step), not two."""
+    from ganforge.models.srgan import SRGAN
+
+    make_photos(tmp_path / "photos")
+    gradients: list[int] = []  # [gradients computed for discriminator parameters, their number]
+    original = SRGAN.training_step
+
+    def spy(self, batch, batch_idx):
+        if not gradients:
+            params = list(self.discriminator.parameters())
+            gradients.extend([0, len(params)])
+            for p in params:
+                p.register_hook(lambda grad: gradients.__setitem__(0, gradients[0] + 1))
+        original(self, batch, batch_idx)
+
+    SRGAN.training_step = spy
+    try:
+        cfg = sr_train(tmp_path, "srgan", "g_iters=3", "model.content_loss=pixel")
+    finally:
+        SRGAN.training_step = original
+    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["counters"]["d_steps"] == 3
+    assert gradients[1] > 0 and gradients[0] == 3 * gradients[1]
+
+
 def test_resume_continues_counters(tmp_path):
     make_photos(tmp_path / "photos")
     cfg = sr_train(tmp_path / "a", "srresnet", "g_iters=2", photos=tmp_path / "photos")

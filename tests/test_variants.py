@@ -264,15 +264,15 @@ def test_pacgan_packing_feeds_the_discriminator_groups_of_samples(tmp_path):
 
     cfg = compose_cfg(tmp_path, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=2",
                                  "model.pack=4", "data.batch_size=16", "model.discriminator.hidden=[8]",
-                                 "model.generator.hidden=[8]", "callbacks.evaluation=null"])
+                                 "model.generator.hidden=[8]"])
     model = build(cfg.model, "model", sample_shape=[2], num_classes=0)
     assert model.discriminator.body[0].in_features == 8  # 4 samples x 2 coordinates
     seen: list[tuple[int, ...]] = []
     model.discriminator.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
     real = torch.arange(32.0).view(16, 2)
-    packed = model._pack(real)
+    packed = model.pack(real)
     assert packed.shape == (4, 8) and torch.equal(packed[1], real[4:8].flatten())
-    model._run_discriminator(packed, None)
+    model.discriminate(real, None)
     assert seen == [(4, 8)]
     run(cfg)  # trains (gradient penalty and all) with packed batches
 

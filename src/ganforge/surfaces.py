@@ -9,7 +9,7 @@ checks that every model and data module offers what it claims). Imports only typ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -95,6 +95,22 @@ class LabelledData(Protocol):
     """Data whose class labels have names (the W&B table of samples by class shows them)."""
 
     class_names: Sequence[str]
+
+
+@runtime_checkable
+class ChecksBeforeFit(Protocol):
+    """A callback with checks to pass before training starts: whether the run's data and model
+    offer the surfaces it needs (a run's task chooses its callbacks group, so a mismatch is a
+    config error, said at once), and the weights it loads."""
+
+    def before_fit(self, datamodule: Any, model: Any) -> None: ...
+
+
+def require(obj: object, surface: type, needs: str, fix: str) -> None:
+    """Refuse ``obj`` unless it offers ``surface``: ``ValueError`` saying what is needed and how
+    to fix it (``train.run`` prefixes the callback's config key)."""
+    if not isinstance(obj, surface):
+        raise ValueError(f"needs {needs}, and {type(obj).__name__} is not one; {fix}")
 
 
 def class_offers(cls: type, surface: type) -> bool:

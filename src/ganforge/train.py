@@ -27,7 +27,7 @@ from ganforge.errors import DivergedError, GanforgeError, config_errors, one_lin
 from ganforge.files import open_checkpoint
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.state import check_resumable
-from ganforge.surfaces import Counted, PairedImages, SuperResolver, class_offers
+from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
@@ -202,16 +202,17 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters"))]  # the loop's own unit
     model.plan_run(cfg.get("g_iters"))
     loggers = list(build_group(cfg.get("logger"), "logger").values())
-    if hasattr(model, "before_fit"):  # data/model mismatches and missing weights, before the data is read
-        with config_errors("model"):
-            model.before_fit(datamodule)
+    if not isinstance(model, Counted):
+        raise GanforgeError(f"model._target_={cfg.model._target_} is not a ganforge model (no g_iters/kimg counters)")
+    with config_errors("model"):  # data/model mismatches and missing weights, before the data is read
+        model.before_fit(datamodule)
     with config_errors("data"):
         datamodule.prepare_data()
         datamodule.setup("fit")
-    for name, callback in callbacks_by_name.items():  # checks that need the data (e.g. metric weights)
-        if hasattr(callback, "before_fit"):
+    for name, callback in callbacks_by_name.items():  # what each needs of data and model, metric weights
+        if isinstance(callback, ChecksBeforeFit):
             with config_errors(f"callbacks.{name}"):
-                callback.before_fit(datamodule)
+                callback.before_fit(datamodule, model)
     plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                plugins=[*plugins, AtomicCheckpointIO()])

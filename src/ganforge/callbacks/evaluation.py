@@ -34,7 +34,7 @@ from ganforge.metrics.scoring import (
     score_generator,
 )
 from ganforge.reporting import counting
-from ganforge.surfaces import ImageReference, NoiseToSamples
+from ganforge.surfaces import ImageReference, NoiseToSamples, require
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,16 @@ class Evaluation(L.Callback):
         self.latest: dict[str, float] = {}
 
     # ---- before training: everything that can fail -----------------------------------------
-    def before_fit(self, datamodule: Any) -> None:
-        """Called by ``train.run`` before the trainer starts: checks the split and loads the
-        extractor (weights), so a missing requirement stops the run before any training."""
-        if not isinstance(datamodule, ImageReference) or len(datamodule.sample_shape) != 3:
-            return  # 2-D points: the mode-coverage callback measures those
+    def before_fit(self, datamodule: Any, model: Any) -> None:
+        """Called by ``train.run`` before the trainer starts: checks the data and model kinds and
+        the split, and loads the extractor (weights), so a missing requirement stops the run
+        before any training."""
+        fix = "2-D runs take callbacks=points, or turn image metrics off with callbacks.evaluation=null"
+        require(datamodule, ImageReference, "image data with reference images", fix)
+        if len(datamodule.sample_shape) != 3:
+            raise ValueError(f"needs images, and {type(datamodule).__name__} yields samples of shape "
+                             f"{tuple(datamodule.sample_shape)}; {fix}")
+        require(model, NoiseToSamples, "a model that generates images from noise", fix)
         split = self.real_split(datamodule)
         datamodule.check_reference_split(split)
         cpu = torch.device("cpu")  # a count below 2 stops the run here, not at the first evaluation
@@ -127,7 +132,7 @@ class Evaluation(L.Callback):
     @staticmethod
     def ready(pl_module: L.LightningModule) -> bool:
         """Modules whose samples are not yet final (ProGAN below its last resolution) say so."""
-        return isinstance(pl_module, NoiseToSamples) and pl_module.evaluation_ready
+        return pl_module.evaluation_ready
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         assert self.extractor is not None

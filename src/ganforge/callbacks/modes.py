@@ -10,7 +10,7 @@ import torch
 
 from ganforge.callbacks.publish import publish
 from ganforge.metrics.modes import mode_metrics
-from ganforge.surfaces import GaussianMixture
+from ganforge.surfaces import GaussianMixture, NoiseToSamples, require
 
 
 class ModeCoverage(L.Callback):
@@ -19,12 +19,10 @@ class ModeCoverage(L.Callback):
         self._last = -1
         self.latest: dict[str, float] = {}
 
-    @staticmethod
-    def _mixture(trainer: L.Trainer):
-        dm = trainer.datamodule
-        if not isinstance(dm, GaussianMixture):
-            return None
-        return dm.mixture_means, dm.mixture_std
+    def before_fit(self, datamodule: object, model: object) -> None:
+        fix = "image runs take callbacks=images (FID and friends instead)"
+        require(datamodule, GaussianMixture, "2-D mixture data (data=ring8 or data=grid25)", fix)
+        require(model, NoiseToSamples, "a model that generates samples from noise", fix)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_iters
@@ -37,9 +35,8 @@ class ModeCoverage(L.Callback):
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         self._last = pl_module.g_iters
-        mixture = self._mixture(trainer)
-        if mixture is None:
-            return {}
+        dm = trainer.datamodule
+        mixture = dm.mixture_means, dm.mixture_std
         generator = torch.Generator(device="cpu").manual_seed(pl_module.g_iters)
         z = torch.randn(self.num_samples, pl_module.hparams.z_dim, generator=generator)
         points = pl_module.generate(z.to(pl_module.device))

@@ -12,7 +12,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganforge.media import log_final_tables, log_image_file, scatter_png
-from ganforge.surfaces import LabelledData, NoiseToSamples
+from ganforge.surfaces import LabelledData, NoiseToSamples, require
 
 
 class SampleGrid(L.Callback):
@@ -26,9 +26,11 @@ class SampleGrid(L.Callback):
         self._last_rendered = -1
         self._real_points: Tensor | None = None
 
+    def before_fit(self, datamodule: object, model: object) -> None:
+        require(model, NoiseToSamples, "a model that generates samples from noise",
+                "super-resolution runs take callbacks=super_resolution (LR|bicubic|SR|HR panels instead)")
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not isinstance(pl_module, NoiseToSamples):  # super-resolution: SRValidation's panels instead
-            return
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
         g = pl_module.g_iters
@@ -36,8 +38,6 @@ class SampleGrid(L.Callback):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not isinstance(pl_module, NoiseToSamples):
-            return
         samples = pl_module.generate_fixed().cpu()  # the final grid and the final tables share it
         if pl_module.g_iters != self._last_rendered:
             self.render(trainer, pl_module, samples)

@@ -19,7 +19,7 @@ from torchvision.utils import make_grid, save_image
 from ganforge.callbacks.publish import publish
 from ganforge.media import log_image_file
 from ganforge.metrics.sr import psnr_ssim_y
-from ganforge.surfaces import SuperResolver
+from ganforge.surfaces import PairedImages, SuperResolver, require
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +55,22 @@ class SRValidation(L.Callback):
         self._last = -1
         self.latest: dict[str, float] = {}
 
-    @staticmethod
-    def active(pl_module: L.LightningModule) -> bool:
-        return isinstance(pl_module, SuperResolver)
+    def before_fit(self, datamodule: object, model: object) -> None:
+        fix = "noise-to-sample runs take callbacks=images or callbacks=points"
+        require(model, SuperResolver, "a super-resolution model (model=srresnet or model=srgan)", fix)
+        require(datamodule, PairedImages, "(low-res, high-res) pair data (data=sr_folder)", fix)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.active(pl_module) and self.use_lpips and self.lpips is None:
+        if self.use_lpips and self.lpips is None:
             self.lpips = build_lpips()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         g = pl_module.g_iters
-        if self.active(pl_module) and g != self._last and g % self.every == 0:
+        if g != self._last and g % self.every == 0:
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.active(pl_module) and pl_module.g_iters != self._last:
+        if pl_module.g_iters != self._last:
             self.evaluate(trainer, pl_module)
 
     def score(self, out: Tensor, hr: Tensor, border: int) -> dict[str, float]:

@@ -1,9 +1,9 @@
 """The one training loop for GANs that map noise (and optionally a class label) to samples.
 
-Manual optimization: each batch is one discriminator step; every ``n_critic``-th batch is also
-one generator step. Lightning's ``global_step`` counts both optimizers' steps, so a generator
-iteration is ``n_critic + 1`` global steps; progress is logged as ``progress/g_iters`` and
-``progress/kimg`` (thousands of real images shown to the discriminator, all ranks together).
+Manual optimization: each batch is one ``discriminator_step``; every ``n_critic``-th batch is
+also one ``generator_step`` (both built on ``AdversarialModule``, which SRGAN shares). The run's
+length is counted in generator iterations (``progress/g_iters``) and ``progress/kimg`` (thousands
+of real images shown to the discriminator, all ranks together).
 
 The surface used by callbacks and evaluation: ``generate``, ``sample``, ``generate_fixed``, ``sample_shape``,
 ``num_classes``, ``conditional``, ``kimg`` and the ``g_iters``/``images_seen`` counters
@@ -24,7 +24,8 @@ from torch.optim.swa_utils import AveragedModel
 from ganforge.augment import DiffAugment
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
-from ganforge.models.state import CountedModule, plain
+from ganforge.models.adversarial import AdversarialModule
+from ganforge.models.state import plain
 from ganforge.penalties import get_penalty
 from ganforge.schedules import LinearDecay, check_warmup, critic_steps_at
 
@@ -51,7 +52,7 @@ class EmaWithWarmup:
         torch._foreach_lerp_(averaged, current, 1.0 - decay)
 
 
-class GAN(CountedModule):
+class GAN(AdversarialModule):
     """Generator + discriminator built from configs, an adversarial loss chosen by name,
     ``n_critic`` discriminator steps per generator step, and options any variant can switch on:
     penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
@@ -112,6 +113,7 @@ class GAN(CountedModule):
                           if weight}
         if clip_weights is not None and clip_weights <= 0:
             raise GanforgeError(f"model.clip_weights must be positive or null, got {clip_weights}")
+        self.clip_value = clip_weights
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:
             raise GanforgeError("model.augment (DiffAugment) works on images only; set model.augment=[] for 2-D data")
@@ -160,8 +162,8 @@ class GAN(CountedModule):
         was_training = net.training
         net.eval()
         try:
-            return self._run_generator(net, z.to(self.device), labels.to(self.device) if self.conditional else None
-                                       ).float()
+            y = labels.to(self.device) if self.conditional else None
+            return self.generate_with(net, z.to(self.device), y, **self.net_args()).float()
         finally:
             net.train(was_training)
 
@@ -216,95 +218,68 @@ class GAN(CountedModule):
         if ema_buffers:
             torch._foreach_copy_(ema_buffers, list(self.generator.buffers()))
 
-    def _run_generator(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
-        """Every generator call goes through here (subclasses add arguments, e.g. ProGAN's stage)."""
-        return net(z, y)
+    def net_args(self) -> dict[str, Any]:
+        """Arguments both nets take besides their inputs at the current point of training (none
+        here; ProGAN: ``stage`` and ``alpha``). A training step reads them once, at its start."""
+        return {}
+
+    def generate_with(self, net: torch.nn.Module, z: Tensor, y: Tensor | None, **net_args: Any) -> Tensor:
+        """Every generator call goes through here."""
+        return net(z, y, **net_args)
 
     def before_fit(self, datamodule: Any) -> None:
-        """Called by ``train.run`` before the trainer starts."""
-        self.build_optimizers()
+        """The data's batch must split into PacGAN groups."""
+        super().before_fit(datamodule)
         batch = getattr(datamodule, "batch_size", None)
         if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
             raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
 
-    def _pack(self, x: Tensor) -> Tensor:
+    def pack(self, x: Tensor) -> Tensor:
         """(n, C, ...) -> (n / pack, pack * C, ...): consecutive samples judged together."""
         m = self.hparams.pack
         return x if m == 1 else x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
 
-    def _run_discriminator(self, x: Tensor, y: Tensor | None) -> Tensor:
-        """Every discriminator call, penalties included, goes through here."""
-        return self.discriminator(x, y)
-
-    def discriminate(self, x: Tensor, y: Tensor | None) -> Tensor:
+    def discriminate(self, x: Tensor, y: Tensor | None = None, **net_args: Any) -> Tensor:
         """The discriminator's scores for clean, unpacked samples: DiffAugment, PacGAN packing, then
         the net. Penalties differentiate through this whole call, so R1's gradient is taken with
         respect to the clean image and the gradient penalty interpolates clean reals and fakes
         (stylegan2-ada augments inside the discriminator call too)."""
-        return self._run_discriminator(self._pack(self.augment(x)), y)
+        return self.discriminator(self.pack(self.augment(x)), y, **net_args)
 
-    def penalty_values(self, real: Tensor, fake: Tensor, y: Tensor | None, d_real: Tensor) -> dict[str, Tensor]:
-        """Each configured penalty (unweighted) on clean real and generated samples."""
-        return {name: fn(self.discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
-
-    def _noise(self, n: int) -> Tensor:
+    def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
+
+    def generator_step(self, n: int, y: Tensor | None, **net_args: Any) -> dict[str, Any]:
+        """One generator iteration: ``loss.generator`` on ``n`` fresh samples, then the EMA update."""
+        def adversarial_loss() -> tuple[Tensor, dict[str, Any]]:
+            generated = self.generate_with(self.generator, self.noise(n), y, **net_args)
+            return self.loss.generator(self.discriminate(generated, y, **net_args).float()), {}
+
+        metrics = self.generator_update(adversarial_loss)
+        if self.ema is not None:
+            self.update_ema()
+        return metrics
+
+    def adversarial_step(self, real: Tensor, y: Tensor | None, **net_args: Any) -> dict[str, Any]:
+        """One batch of real samples: a discriminator step against as many generated ones, and a
+        generator step when the critic has taken its ``n_critic`` steps. Returns the statistics."""
+        n = real.shape[0]
+        with torch.no_grad():
+            fake = self.generate_with(self.generator, self.noise(n), y, **net_args)
+        metrics = self.discriminator_step(real, fake, y, **net_args)
+        self.count_batch(n)
+        self.critic_steps += 1
+        if self.critic_steps >= self.critic_steps_now():
+            self.critic_steps = 0
+            metrics.update(self.generator_step(n, y, **net_args))
+        if self.critic_warmup:
+            metrics["progress/n_critic"] = float(self.critic_steps_now())
+        return metrics
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, labels = batch
-        real = self._prepare(real)
-        y = labels if self.conditional else None
-        opt_g, opt_d = self.optimizers()
-        n = real.shape[0]
-
-        with torch.no_grad():
-            fake = self._run_generator(self.generator, self._noise(n), y)
-        d_real = self.discriminate(real, y).float()
-        d_fake = self.discriminate(fake, y).float()
-        loss_d = self.loss.discriminator(d_real, d_fake)
-        penalty_values = self.penalty_values(real, fake, y, d_real)
-        total_d = loss_d + sum(self.penalties[name][1] * value for name, value in penalty_values.items())
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(total_d)
-        opt_d.step()
-        if self.hparams.clip_weights is not None:  # WGAN: keep the critic K-Lipschitz by clipping
-            with torch.no_grad():
-                for p in self.discriminator.parameters():
-                    p.clamp_(-self.hparams.clip_weights, self.hparams.clip_weights)
-        self.d_steps += 1
-        self.critic_steps += 1
-        self.images_seen += n * self.trainer.world_size
-        log_now = self._log_now()
-        if log_now:
-            metrics = {"train/loss_d": loss_d.detach(), "train/d_real": d_real.detach().mean(),
-                       "train/d_fake": d_fake.detach().mean()}
-            metrics.update({f"train/penalty_{name}": value.detach() for name, value in penalty_values.items()})
-
-        if self.critic_steps >= self.critic_steps_now():
-            self.critic_steps = 0
-            self.toggle_optimizer(opt_g)
-            generated = self._run_generator(self.generator, self._noise(n), y)
-            d_gen = self.discriminate(generated, y).float()
-            loss_g = self.loss.generator(d_gen)
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(loss_g)
-            opt_g.step()
-            self.untoggle_optimizer(opt_g)
-            self.g_iters += 1
-            for scheduler in self._schedulers():  # stepped once per generator iteration, both nets
-                scheduler.step()
-            if self.ema is not None:
-                self.update_ema()
-            if log_now:
-                metrics["train/loss_g"] = loss_g.detach()
-                if self.hparams.lr_decay_start is not None:
-                    metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
-
-        if log_now:
-            metrics.update({"progress/g_iters": float(self.g_iters), "progress/kimg": self.kimg})
-            if self.critic_warmup:
-                metrics["progress/n_critic"] = float(self.critic_steps_now())
-            self.log_training(metrics, batch_size=n)
+        metrics = self.adversarial_step(self._prepare(real), labels if self.conditional else None, **self.net_args())
+        self.log_step(metrics, batch_size=real.shape[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

@@ -70,13 +70,16 @@ class ProGAN(GAN):
         self.schedule = GrowthSchedule(self.generator.num_stages, fade_kimg, stable_kimg)
         self.batch_sizes = self.hparams.batch_sizes
         self.final_resolution = int(self.sample_shape[-1])
-        self._step_stage: tuple[int, float] | None = None
 
     # ---- growth ------------------------------------------------------------------------------
     @property
     def stage_alpha(self) -> tuple[int, float]:
-        """Fixed for the length of a training step (the counters move inside it), else from kimg."""
-        return self._step_stage if self._step_stage is not None else self.schedule.at(self.kimg)
+        """The stage and fade-in alpha at the current kimg."""
+        return self.schedule.at(self.kimg)
+
+    def net_args(self) -> dict[str, Any]:
+        stage, alpha = self.stage_alpha
+        return {"stage": stage, "alpha": alpha}
 
     @staticmethod
     def stage_resolution(stage: int) -> int:
@@ -118,15 +121,6 @@ class ProGAN(GAN):
             real = torch.lerp(coarse, real, alpha)
         return real, labels
 
-    # ---- the nets at the current stage ---------------------------------------------------------
-    def _run_generator(self, net: torch.nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
-        stage, alpha = self.stage_alpha
-        return net(z, y, stage, alpha)
-
-    def _run_discriminator(self, x: Tensor, y: Tensor | None) -> Tensor:
-        stage, alpha = self.stage_alpha
-        return self.discriminator(x, y, stage, alpha)
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["counters"]["optimizer_stage"] = self.optimizer_stage
@@ -145,16 +139,16 @@ class ProGAN(GAN):
         return images
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        stage, alpha = self._step_stage = self.schedule.at(self.kimg)
+        """The shared adversarial step at the stage and alpha of this step's start, passed to
+        both nets explicitly (the counters move inside the step)."""
+        stage, alpha = self.stage_alpha
         if stage != self.optimizer_stage:
             if self.hparams.reset_optimizers_per_stage:  # the official reset_opt_for_new_lod
                 for optimizer in self.optimizers():
                     optimizer.optimizer.state.clear()
             self.optimizer_stage = stage
-        try:
-            super().training_step(self.at_stage(batch, stage, alpha), batch_idx)
-        finally:
-            self._step_stage = None
-        if self._log_now():
-            self.log_dict({"progress/stage": float(stage), "progress/alpha": float(alpha),
-                           "progress/resolution": float(self.stage_resolution(stage))}, on_step=True, on_epoch=False)
+        real, _ = self.at_stage(batch, stage, alpha)
+        metrics = self.adversarial_step(self._prepare(real), None, stage=stage, alpha=alpha)
+        metrics.update({"progress/stage": float(stage), "progress/alpha": float(alpha),
+                        "progress/resolution": float(self.stage_resolution(stage))})
+        self.log_step(metrics, batch_size=real.shape[0])

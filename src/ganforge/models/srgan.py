@@ -22,7 +22,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from ganforge.errors import GanforgeError
 from ganforge.files import open_checkpoint
 from ganforge.losses import get_loss
-from ganforge.models.state import CountedModule, plain
+from ganforge.models.adversarial import AdversarialModule
+from ganforge.models.state import plain
 from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
 from ganforge.schedules import StepDrop
 
@@ -45,7 +46,7 @@ def load_vgg(weights: str | None) -> VGGFeatures:
             "allow the download, or train with the pixel loss: model.content_loss=pixel") from None
 
 
-class SRGAN(CountedModule):
+class SRGAN(AdversarialModule):
     def __init__(
         self,
         generator: dict,
@@ -141,7 +142,7 @@ class SRGAN(CountedModule):
         VGG weights of the content loss must load."""
         if getattr(datamodule, "scale", self.scale) != self.scale:
             raise GanforgeError(f"model.scale={self.scale} but data.scale={datamodule.scale}")
-        self.build_optimizers()
+        super().before_fit(datamodule)
         self.load_content_network()
 
     def load_content_network(self) -> None:
@@ -175,42 +176,29 @@ class SRGAN(CountedModule):
         vgg = self._vgg[0].to(self.device)
         return F.mse_loss(vgg(sr) * VGG_RESCALE, vgg(hr) * VGG_RESCALE)
 
+    def discriminate(self, x: Tensor, y: Tensor | None = None, **net_args: Any) -> Tensor:
+        return self.discriminator(x)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """One generator iteration: SRResNet's pixel-MSE step while pretraining; after it, the
+        shared discriminator step on (HR, SR) and a generator step on content + adversarial loss."""
         lr, hr = batch
-        optimizers = self.optimizers()
-        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
-        metrics: dict[str, Tensor | float] = {}
         sr = self.generator(lr)
         if self.pretraining:
-            loss_g = F.mse_loss(sr.float(), hr.float())
-            metrics["train/loss_pixel"] = loss_g.detach()
-        else:
-            opt_d = optimizers[1]
-            d_real = self.discriminator(hr).float()
-            d_fake = self.discriminator(sr.detach()).float()
-            loss_d = self.loss.discriminator(d_real, d_fake)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            opt_d.step()
-            self.d_steps += 1
-            content = self.content(sr.float(), hr.float())
-            adversarial = self.loss.generator(self.discriminator(sr).float())
-            loss_g = content + self.hparams.adversarial_weight * adversarial
-            metrics.update({"train/loss_d": loss_d.detach(), "train/d_real": d_real.detach().mean(),
-                            "train/d_fake": d_fake.detach().mean(), "train/loss_content": content.detach(),
-                            "train/loss_adversarial": adversarial.detach()})
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        opt_g.step()
-        adversarial_step = not self.pretraining
-        self.g_iters += 1
-        self.images_seen += hr.shape[0] * self.trainer.world_size
-        if adversarial_step:
-            for scheduler in self._schedulers():  # the learning-rate drop counts adversarial iterations
-                scheduler.step()
-        if self._log_now():
-            metrics.update({"train/loss_g": loss_g.detach(), "progress/g_iters": float(self.g_iters),
-                            "progress/kimg": self.kimg})
-            if self._schedulers():
-                metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
-            self.log_training(metrics, batch_size=hr.shape[0])
+            metrics = self.generator_update(lambda: self.pixel_loss(sr, hr), step_schedulers=False)
+        else:  # the learning-rate drop counts adversarial iterations
+            metrics = self.discriminator_step(hr, sr.detach())
+            metrics.update(self.generator_update(lambda: self.perceptual_loss(sr, hr)))
+        self.count_batch(hr.shape[0])
+        self.log_step(metrics, batch_size=hr.shape[0])
+
+    def pixel_loss(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        loss = F.mse_loss(sr.float(), hr.float())
+        return loss, {"train/loss_pixel": loss}
+
+    def perceptual_loss(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        """The paper's ``content + adversarial_weight * adversarial``."""
+        content = self.content(sr.float(), hr.float())
+        adversarial = self.loss.generator(self.discriminate(sr).float())
+        return (content + self.hparams.adversarial_weight * adversarial,
+                {"train/loss_content": content, "train/loss_adversarial": adversarial})

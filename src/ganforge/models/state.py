@@ -104,6 +104,11 @@ class CountedModule(L.LightningModule):
         e.g. a run of ``trainer.max_epochs``); learning-rate schedules are laid out over it."""
         self.run_length = g_iters
 
+    def before_fit(self, datamodule: Any) -> None:
+        """Called by ``train.run`` before the data is read: checks that need the data module or
+        would otherwise fail inside training (optimizer settings here; subclasses add theirs)."""
+        self.build_optimizers()
+
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
         """(config key, optimizer config, parameters) of each optimizer, in the order of ``optimizers()``."""
         raise NotImplementedError
