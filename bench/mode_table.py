@@ -49,6 +49,16 @@ def run_one(preset: str, seed: int, out: Path, extra: list[str]) -> tuple[str, i
     return preset, seed, final_metrics(run_dir)
 
 
+def expected_cost(preset: str) -> int:
+    """Optimizer steps the preset takes (g_iters x (n_critic + 1)), read from its experiment file:
+    the longest runs start first, so the last workers to finish are not the ones left with a
+    long run while the others idle."""
+    text = (ROOT / "conf" / "experiment" / f"{preset}.yaml").read_text()
+    values = {key: int(line.split(":")[1].split("#")[0]) for line in text.splitlines()
+              for key in ("g_iters", "n_critic") if line.strip().startswith(f"{key}:")}
+    return values.get("g_iters", 1) * (values.get("n_critic", 1) + 1)
+
+
 def run_minutes(run_dir: Path) -> float | None:
     path = run_dir / "wall_seconds.txt"
     return float(path.read_text()) / 60 if path.is_file() else None
@@ -69,7 +79,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "mode_table")
     parser.add_argument("extra", nargs="*", help="overrides for every run, after --")
     args = parser.parse_args()
-    jobs = [(p, s) for p in args.presets for s in args.seeds]
+    jobs = sorted(((p, s) for p in args.presets for s in args.seeds), key=lambda job: -expected_cost(job[0]))
     started = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:
         results = list(pool.map(lambda job: run_one(*job, args.out, args.extra), jobs))
