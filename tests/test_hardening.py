@@ -105,6 +105,8 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["+model.critic_warmup={n_critic: 0, first: 1, every: 0}"], "model.critic_warmup needs n_critic >= 1"),
     (["logger=wandb", "logger.wandb.log_model=sometimes"], "logger.wandb: log_model must be false, best or all"),
     (["logger=wandb", "logger.wandb.step_metric=epoch"], "logger.wandb: step_metric must be one of progress/kimg"),
+    (["callbacks=images"], "callbacks.evaluation: needs image data with reference images, and Toy2DDataModule"),
+    (["callbacks=super_resolution"], "callbacks.sr_validation: needs a super-resolution model"),
 ])
 def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=3", *args)
