@@ -5,6 +5,7 @@ hparams."""
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any
 
@@ -63,6 +64,22 @@ def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
         )
 
 
+def multi_tensor_default(make: Any) -> dict[str, Any]:
+    """``{"foreach": True}`` for a torch optimizer that takes it and whose config chose neither
+    ``foreach`` nor ``fused``. On the CPU PyTorch defaults to its per-tensor loop; the multi-tensor
+    (foreach) path takes the same steps in fewer calls, which shows on small nets, and on CUDA it
+    is already the default. Kept out of the configs so checkpoints' hparams do not change."""
+    func = getattr(make, "func", make)
+    chosen = getattr(make, "keywords", {}) or {}
+    try:
+        accepts = "foreach" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+    if not accepts or chosen.get("foreach") is not None or chosen.get("fused"):
+        return {}
+    return {"foreach": True}
+
+
 def class_path(module: object) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
@@ -119,7 +136,8 @@ class CountedModule(L.LightningModule):
         built = []
         for key, node, params in self.optimizer_specs():
             with config_errors(key):
-                built.append(instantiate(node)(params))
+                make = instantiate(node)
+                built.append(make(params, **multi_tensor_default(make)))
         return built
 
     def _schedulers(self) -> list:
