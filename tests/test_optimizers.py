@@ -22,6 +22,7 @@ class NoForeach(torch.optim.SGD):
     (functools.partial(torch.optim.RMSprop, lr=1e-3), {"foreach": True}),
     (functools.partial(torch.optim.Adam, lr=1e-3, foreach=False), {}),
     (functools.partial(torch.optim.Adam, lr=1e-3, fused=True), {}),
+    (functools.partial(torch.optim.Adam, lr=1e-3, differentiable=True), {}),
     (functools.partial(NoForeach, lr=0.1), {}),
 ])
 def test_foreach_only_where_taken_and_not_chosen(make, expected) -> None:

@@ -65,17 +65,18 @@ def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
 
 
 def multi_tensor_default(make: Any) -> dict[str, Any]:
-    """``{"foreach": True}`` for a torch optimizer that takes it and whose config chose neither
-    ``foreach`` nor ``fused``. On the CPU PyTorch defaults to its per-tensor loop; the multi-tensor
-    (foreach) path takes the same steps in fewer calls, which shows on small nets, and on CUDA it
-    is already the default. Kept out of the configs so checkpoints' hparams do not change."""
+    """``{"foreach": True}`` for a torch optimizer that takes it, unless its config chose
+    ``foreach``, ``fused`` or ``differentiable`` (which the multi-tensor path does not support).
+    On the CPU PyTorch defaults to its per-tensor loop; the multi-tensor (foreach) path takes the
+    same steps in fewer calls, which shows on small nets; on CUDA it is already the default.
+    Kept out of the configs so that checkpoints' hparams do not change."""
     func = getattr(make, "func", make)
     chosen = getattr(make, "keywords", {}) or {}
     try:
         accepts = "foreach" in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return {}
-    if not accepts or chosen.get("foreach") is not None or chosen.get("fused"):
+    if not accepts or chosen.get("foreach") is not None or chosen.get("fused") or chosen.get("differentiable"):
         return {}
     return {"foreach": True}
 
