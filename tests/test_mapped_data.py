@@ -1,8 +1,10 @@
 """Image sets larger than ``data.max_memory_gb`` stream from the decode-once cache file: the same
-batches as in memory, the same exact resume, bounded memory, and a killed decode is rebuilt."""
+batches as in memory, the same exact resume, bounded memory, a killed decode is rebuilt, and a
+parallel decode of many chunks finishes (or stops with one line) instead of hanging."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -14,9 +16,10 @@ import pytest
 import torch
 from conftest import ROOT, TINY, TINY_NETS, compose_cfg, make_image_files
 
-from ganforge.data.folders import ImageFolderImages
+from ganforge.data.folders import ImageFolderImages, decoded_chunks
 from ganforge.data.mapped import MappedImages, open_cache, sidecar_of
 from ganforge.data.torchvision_sets import TorchvisionImages
+from ganforge.errors import GanforgeError
 from ganforge.train import run
 
 
@@ -161,3 +164,56 @@ def test_a_torchvision_set_over_the_budget_streams_from_a_fitted_cache(tmp_path,
     memory.setup("fit")
     assert torch.equal(mapped.samples[torch.arange(64)], memory.samples)
     assert torch.equal(mapped.labels, memory.labels)
+
+
+# A process that has already run torch's OpenMP pool (as train.py has, building and summarising the
+# model) decodes a set of many chunks with two workers: a process pool forked from it deadlocked in
+# the workers' first parallel torch op, so this ran forever before the fix.
+PARALLEL_DECODE = """
+import sys, torch
+torch.randn(512, 512) @ torch.randn(512, 512)
+torch.nn.functional.interpolate(torch.rand(8, 3, 128, 128), size=64, mode="bilinear", antialias=True)
+import ganforge.data.folders as folders
+dm = folders.ImageFolderImages(sys.argv[1], resolution=128, channels=3, num_workers=2, cache_dir=sys.argv[2],
+                               max_memory_gb=float(sys.argv[3]))
+dm.setup("fit")
+print("decoded", type(dm.samples).__name__, len(dm.samples))
+"""
+
+
+def test_a_parallel_decode_of_many_chunks_under_a_small_budget_finishes(tmp_path):
+    count = 300  # over the 256 files from which the worker pool is used
+    make_image_files(tmp_path / "imgs", count, size=(160, 144))  # resized in the workers
+    decoded_bytes = count * 3 * 128 * 128
+    budget_gb = decoded_bytes / 6 / 2**30  # six times smaller than the decoded set: ~50 chunks
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    try:
+        done = subprocess.run([sys.executable, "-c", PARALLEL_DECODE, str(tmp_path / "imgs"),
+                               str(tmp_path / "cache"), repr(budget_gb)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"the parallel decode hung (no result in {err.timeout} s)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"decoded MappedImages {count}" in done.stdout
+    streamed = ImageFolderImages(str(tmp_path / "imgs"), resolution=128, channels=3, num_workers=2,
+                                 cache_dir=str(tmp_path / "cache"), max_memory_gb=budget_gb)
+    streamed.setup()  # the cache the child wrote, read back
+    in_process = ImageFolderImages(str(tmp_path / "imgs"), resolution=128, channels=3, num_workers=1)
+    in_process.setup()
+    assert torch.equal(streamed.samples[torch.arange(count)], in_process.samples)
+
+
+def test_a_decode_that_cannot_progress_stops_with_one_line_naming_the_file(tmp_path):
+    files = make_image_files(tmp_path / "imgs", 299, size=(16, 16))
+    stuck = tmp_path / "imgs" / "stuck.png"
+    os.mkfifo(stuck)  # opening it for reading blocks until a writer comes: a read that never returns
+    files.insert(100, stuck)
+    start = time.monotonic()
+    try:
+        with pytest.raises(GanforgeError, match=r"no file finished decoding in 1 s \(waiting on .*stuck\.png"):
+            for _ in decoded_chunks(files, [0] * len(files), 16, 3, None, 2, "decoding imgs", stall_seconds=1):
+                pass
+    finally:
+        writer = os.open(stuck, os.O_WRONLY | os.O_NONBLOCK)  # lets the blocked reader go (empty file)
+        os.close(writer)
+    assert time.monotonic() - start < 30

@@ -1,5 +1,5 @@
 """Image sets read from folders of files: any folder tree (``ImageFolderImages``) and CelebA
-aligned faces (``CelebAImages``). Files are decoded once, in parallel and in chunks, fitted to
+aligned faces (``CelebAImages``). Files are decoded once, by a few threads and in chunks, fitted to
 the target size and cached on disk as one uint8 file keyed by the file list and the
 preprocessing (``data.mapped``), so later runs and sweeps start in seconds and sets larger than
 memory stream from it. Unreadable files are skipped and counted in one warning.
@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -48,35 +49,106 @@ def _decode_args(args: tuple[str, int, int, int | None]) -> Tensor | None:
 
 def decoded_chunks(
     files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None, workers: int,
-    what: str, chunk_bytes: int = 256 * 2**20,
+    what: str, chunk_bytes: int = 256 * 2**20, stall_seconds: float = 300.0,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Decode ``files`` in parallel, in chunks of about ``chunk_bytes`` decoded bytes, yielding
-    ``(uint8 images, labels)`` of the readable ones in order: memory use is one chunk, whatever
-    the set's size. Unreadable files are skipped and counted in one warning at the end."""
+    """Decode ``files`` with ``workers`` threads, in chunks of about ``chunk_bytes`` decoded bytes,
+    yielding ``(uint8 images, labels)`` of the readable ones in order: memory use is one chunk,
+    whatever the set's size. Unreadable files are skipped and counted in one warning at the end.
+
+    Threads, not processes: Pillow and torch release the GIL while they decode and resize, and a
+    process pool forked from a process whose OpenMP pool is running deadlocks in its first
+    parallel torch op. When no file finishes for ``stall_seconds`` the decode stops with one line
+    naming the file it waits on, instead of waiting forever."""
     row_bytes = channels * resolution * resolution
     size = max(4, chunk_bytes // row_bytes)
     skipped: list[Path] = []
-    pool = ProcessPoolExecutor(workers) if workers > 1 and len(files) > 256 else None
+    pool = DecodingThreads(workers, (resolution, channels, crop)) if workers > 1 and len(files) > 256 else None
     try:
         with counting(len(files), what, enabled=len(files) >= 256) as advance:
             for start in range(0, len(files), size):
-                jobs = [(str(f), resolution, channels, crop) for f in files[start:start + size]]
-                results = list(pool.map(_decode_args, jobs, chunksize=4) if pool else map(_decode_args, jobs))
-                advance(len(jobs))
+                chunk = [str(f) for f in files[start:start + size]]
+                if pool is None:
+                    results = []
+                    for f in chunk:
+                        results.append(decode_image(f, resolution, channels, crop))
+                        advance(1)
+                else:
+                    results = pool.decode(chunk, advance, stall_seconds, what)
                 kept = [i for i, r in enumerate(results) if r is not None]
                 skipped += [files[start + i] for i, r in enumerate(results) if r is None]
                 if kept:
                     yield (torch.stack([results[i] for i in kept]),
                            torch.tensor([labels[start + i] for i in kept], dtype=torch.long))
+                del results
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
     if skipped:
         examples = ", ".join(str(f) for f in skipped)
         warnings.warn(f"skipped {len(skipped)} of {len(files)} files that are not readable images "
                       f"(e.g. {examples[:300]})", stacklevel=2)
     if len(skipped) == len(files):
         raise GanforgeError(f"none of the {len(files)} files in {what} is a readable image")
+
+
+class DecodingThreads:
+    """Daemon threads that decode files from a queue. Written here rather than taken from
+    ``concurrent.futures``: its worker threads are joined at interpreter exit, so one read that
+    never returns (a hung network mount) would keep the process from exiting even after the
+    stall has been reported; daemon threads do not."""
+
+    def __init__(self, workers: int, settings: tuple[int, int, int | None]) -> None:
+        self.settings = settings
+        self.jobs: queue.Queue[tuple[int, str] | None] = queue.Queue()
+        self.done: queue.Queue[tuple[int, str, Tensor | BaseException | None]] = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, name=f"ganforge-decode-{i}", daemon=True)
+                        for i in range(workers)]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            index, path = job
+            try:
+                result: Tensor | BaseException | None = decode_image(path, *self.settings)
+            except BaseException as err:  # noqa: BLE001 - handed to the main thread, raised there
+                result = err
+            self.done.put((index, path, result))
+
+    def decode(self, paths: Sequence[str], advance: Callable[[int], None], stall_seconds: float,
+               what: str) -> list[Tensor | None]:
+        """Every path decoded (None where unreadable), in order; ``advance(1)`` per finished file."""
+        for job in enumerate(paths):
+            self.jobs.put(job)
+        results: list[Tensor | None] = [None] * len(paths)
+        pending = set(range(len(paths)))
+        while pending:
+            try:
+                index, path, result = self.done.get(timeout=stall_seconds)
+            except queue.Empty:
+                waiting = paths[min(pending)]
+                raise GanforgeError(
+                    f"{what}: no file finished decoding in {stall_seconds:g} s (waiting on {waiting}, "
+                    f"{len(pending)} of this chunk's {len(paths)} files left); check that the files can be "
+                    f"read (e.g. cat {waiting} > /dev/null), or raise data.decode_stall_s for very large images"
+                ) from None
+            if isinstance(result, BaseException):
+                raise result
+            results[index] = result
+            pending.discard(index)
+            advance(1)
+        return results
+
+    def close(self) -> None:
+        """Stop the threads once their current file is done (they are daemons: a stuck one does not
+        hold the process)."""
+        while True:  # drop jobs not yet started
+            try:
+                self.jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self.threads:
+            self.jobs.put(None)
 
 
 def cache_key(files: Sequence[Path], *parts: object) -> str:
@@ -93,12 +165,15 @@ class FolderImages(ImageDataModule):
 
     crop: int | None = None
 
-    def __init__(self, root: str | None, num_workers: int = 4, **kwargs) -> None:
+    def __init__(self, root: str | None, num_workers: int = 4, decode_stall_s: float = 300.0, **kwargs) -> None:
         super().__init__(**kwargs)
         if not root:
             raise GanforgeError("set data.root=<folder with images>")
+        if not decode_stall_s > 0:
+            raise GanforgeError(f"data.decode_stall_s must be positive, got {decode_stall_s}")
         self.root = Path(root).expanduser()
         self.num_workers = max(1, min(num_workers, os.cpu_count() or 1))
+        self.decode_stall_s = float(decode_stall_s)
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         raise NotImplementedError
@@ -115,7 +190,7 @@ class FolderImages(ImageDataModule):
 
         def chunks() -> Iterator[tuple[Tensor, Tensor]]:
             return decoded_chunks(files, labels, resolution, channels, self.crop, self.num_workers,
-                                  f"decoding {self.root}", self.chunk_bytes())
+                                  f"decoding {self.root}", self.chunk_bytes(), self.decode_stall_s)
 
         if self.cache_dir is None:  # no cache: decoded into memory (decide_storage refused a larger set)
             parts = list(chunks())
