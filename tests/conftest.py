@@ -136,17 +136,54 @@ def data_overrides(name: str, root: Path) -> list[str]:
     return common + ["data.download=false"]
 
 
+NO_FASHION = ("real Fashion-MNIST is not on this machine: `make train` (or `python train.py`) downloads it into "
+              "./data, or set GANFORGE_DATA_DIR to a folder holding FashionMNIST/raw/")
+NO_FID_WEIGHTS = ("the FID Inception weights are not in {hub}/checkpoints: the first `make train` with network "
+                  "downloads weights-inception-2015-12-05-6726825d.pth there")
+
+
 def real_fashion_root() -> Path | None:
-    """Where real Fashion-MNIST is on this machine (GANFORGE_DATA_DIR or Debian's package), if anywhere."""
+    """Where real Fashion-MNIST is on this machine (GANFORGE_DATA_DIR, the ./data that `make train`
+    fills, or Debian's package), if anywhere."""
     env = os.environ.get("GANFORGE_DATA_DIR")
     if env and (Path(env) / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         return Path(env)
     if os.environ.get("GANFORGE_TEST_NO_SYSTEM_DATA"):  # .ci/run's first pass: a machine without it
         return None
+    if (ROOT / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        return ROOT / "data"
     if Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         return Path("/usr/share/datasets/fashion-mnist")
     return None
 
 
 __all__ = ["compose_cfg", "data_overrides", "make_idx_set", "make_image_files", "real_fashion_root",
-           "TINY", "TINY_NETS"]
+           "random_inception_weights", "NO_FASHION", "NO_FID_WEIGHTS", "TINY", "TINY_NETS"]
+
+
+def random_inception_weights(path: Path, seed: int = 0) -> Path:
+    """A weights file in the layout of torch-fidelity's FID Inception network with seeded random
+    values (BatchNorm statistics too, so folding them is exercised): both torch-fidelity and
+    ganforge load it, so their features can be compared with no download."""
+    from unittest import mock
+
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+
+    torch.manual_seed(seed)
+    with mock.patch.object(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None), \
+            mock.patch.object(fidelity, "load_state_dict_from_url", lambda *a, **k: {}):
+        net = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    state = net.state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    for name, value in state.items():
+        if name.endswith("running_mean"):
+            state[name] = torch.randn(value.shape, generator=generator) * 0.1
+        elif name.endswith("running_var"):
+            state[name] = torch.rand(value.shape, generator=generator) + 0.5
+        elif name.endswith("bn.weight"):
+            state[name] = torch.rand(value.shape, generator=generator) + 0.5
+        elif name.endswith("bn.bias"):
+            state[name] = torch.randn(value.shape, generator=generator) * 0.1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path

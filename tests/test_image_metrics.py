@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import random_inception_weights
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.features import InceptionFeatures, RandomConvFeatures, WeightsUnavailableError, to_uint8_rgb
@@ -148,3 +149,24 @@ def test_no_weights_and_no_network_skips_with_a_warning_or_stops_when_required(t
         assert build_extractor(cfg) is None
     with pytest.raises(GanforgeError, match=r"weights-inception-2015-12-05-6726825d.pth .*metrics.required=true"):
         build_extractor({**cfg, "required": True})
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 28, 28), (2, 3, 48, 40), (2, 3, 320, 300)])
+def test_inception_features_equal_torch_fidelity_network_on_the_same_weights(tmp_path, shape):
+    """The fast path (BatchNorm folded, channels-last, resize as two matrix products) gives
+    torch-fidelity's features and unbiased logits, up- and downscaling, grey and RGB."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    weights = str(random_inception_weights(tmp_path / "inception.pth"))
+    theirs = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                         feature_extractor_weights_path=weights)
+    ours = InceptionFeatures(weights=weights)
+    ours.train()  # a fixed network: stays in eval mode
+    assert not ours.training and not any(m.training for m in ours.modules())
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        features, logits = theirs(images.expand(-1, 3, -1, -1) if shape[1] == 1 else images)
+        our_features, our_logits = ours(images)
+    assert features.abs().max() > 0.1  # not a degenerate network
+    assert ((our_features - features).abs().max() / features.abs().max()) < 1e-4
+    assert ((our_logits - logits).abs().max() / logits.abs().max()) < 1e-4

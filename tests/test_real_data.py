@@ -1,4 +1,4 @@
-"""Real Fashion-MNIST, put in place offline by ../shared/bin/get-fashion-mnist (skips without it)."""
+"""Real Fashion-MNIST (GANFORGE_DATA_DIR, ./data or Debian's package; skips without it)."""
 
 import csv
 import math
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_cfg, real_fashion_root
+from conftest import NO_FASHION, compose_cfg, real_fashion_root
 from PIL import Image
 
 from ganforge.train import run
@@ -16,8 +16,7 @@ from ganforge.train import run
 def test_dcgan_200_iterations_on_real_fashion_mnist(tmp_path):
     found = real_fashion_root()
     if found is None:
-        pytest.skip("real Fashion-MNIST not on this machine: run ../shared/bin/get-fashion-mnist <root> "
-                    "and set GANFORGE_DATA_DIR=<root>, or install Debian's dataset-fashion-mnist")
+        pytest.skip(NO_FASHION)
     if found.name == "fashion-mnist":  # Debian's folder of .gz files: let the data module copy them
         data = [f"data.root={tmp_path / 'data'}", f"data.system_dirs=[{found}]"]
     else:
