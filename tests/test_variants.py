@@ -282,3 +282,27 @@ def test_pacgan_packing_feeds_the_discriminator_groups_of_samples(tmp_path):
     with pytest.raises(GanforgeError, match="1 for conditional models"):
         build(compose_cfg(tmp_path, ["model=cgan", "model.pack=2"]).model, "model", sample_shape=[1, 32, 32],
               num_classes=10)
+
+
+@pytest.mark.parametrize(("n_critic", "reuse", "per_iteration"), [(1, False, 2), (1, True, 1), (2, False, 3),
+                                                                  (2, True, 2)])
+def test_reuse_fake_generates_the_generator_steps_batch_once(tmp_path, monkeypatch, n_critic, reuse, per_iteration):
+    """model.reuse_fake: the generator step trains on the last critic step's batch (generated with
+    its graph) instead of generating another; sampling (eval mode) is not counted."""
+    from ganforge.models.gan import GAN
+    from ganforge.train import run
+
+    calls = []
+    original = GAN.generate_with
+
+    def counting(self, net, z, y, **net_args):
+        if net.training:
+            calls.append(torch.is_grad_enabled())
+        return original(self, net, z, y, **net_args)
+
+    monkeypatch.setattr(GAN, "generate_with", counting)
+    run(compose_cfg(tmp_path, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=3",
+                               "data.batch_size=16", "model.discriminator.hidden=[8]", "model.generator.hidden=[8]",
+                               f"model.n_critic={n_critic}", f"model.reuse_fake={reuse}", "callbacks=none"]))
+    assert len(calls) == 3 * per_iteration
+    assert sum(calls) == 3  # one generation with gradients per generator iteration, either way

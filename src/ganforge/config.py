@@ -9,13 +9,36 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 
-def auto_precision(accelerator: str = "auto") -> str:
-    """bf16 mixed precision on CUDA GPUs that support it, fp32 everywhere else."""
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX), as PyTorch reports it;
+    without it bf16 is emulated and slower than fp32."""
     import torch
 
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN, or an older PyTorch
+        return False
+
+
+def precision_choice(accelerator: str = "auto") -> tuple[str, str]:
+    """The automatic ``trainer.precision`` for ``accelerator`` and why: bf16 mixed precision on
+    CUDA GPUs and CPUs that run bf16 natively, fp32 everywhere else."""
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "bf16-mixed", f"the GPU ({torch.cuda.get_device_name()}) supports bf16"
+        return "32-true", f"the GPU ({torch.cuda.get_device_name()}) has no bf16"
+    if accelerator in ("auto", "cpu"):
+        if cpu_has_native_bf16():
+            return "bf16-mixed", "the CPU runs bf16 natively (oneDNN: AVX512-BF16 or AMX)"
+        return "32-true", "the CPU has no native bf16 (oneDNN would emulate it)"
+    return "32-true", f"accelerator={accelerator}"
+
+
+def auto_precision(accelerator: str = "auto") -> str:
+    """The resolver behind ``trainer.precision: ${auto_precision:...}`` (see ``precision_choice``)."""
+    return precision_choice(accelerator)[0]
 
 
 def sweep_group() -> str | None:
@@ -103,7 +126,8 @@ SCHEMAS: dict[str, dict[str, Setting]] = {
         "objective": Setting(str, nullable=True), "objective_penalty": Setting(float),
         "auto_resume": Setting(bool), "nan_policy": Setting(str, choices=("stop", "warn")),
     },
-    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int)},
+    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int),
+             "precision": Setting(str, choices=("auto", "32-true", "bf16-mixed", "16-mixed"))},
     "sample": {
         "ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int), "out_dir": Setting(str, nullable=True),
         "grid_size": Setting(int, minimum=1), "grid_columns": Setting(int, minimum=1),

@@ -12,10 +12,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ganforge.config import check_settings
+from ganforge.config import auto_precision, check_settings
 from ganforge.errors import GanforgeError, config_errors
 from ganforge.files import write_text_atomic
 from ganforge.metrics.scoring import (
+    batch_size_for,
     build_extractor,
     finite_or_none,
     metrics_against,
@@ -91,17 +92,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
     extractor = build_extractor(OmegaConf.merge(cfg.metrics, {"required": True})).to(device)
 
     num_samples = sample_count(cfg.metrics, device)
+    precision = str(cfg.precision) if cfg.get("precision", "auto") != "auto" else auto_precision(device.type)
     real, key, num_real = reference_features(datamodule, split, cfg.metrics, extractor, device)
     rng = torch.Generator().manual_seed(int(cfg.seed))
     with counting(num_samples, "generated images") as advance:
         scores = score_generator(lambda n: module.sample(n, rng), num_samples, metrics_against(real, cfg.metrics),
-                                 extractor, cfg.metrics.batch_size, device, advance)
+                                 extractor, batch_size_for(cfg.metrics, device), device, advance, precision=precision)
     header = {
         "checkpoint": str(ckpt),
         "trained": f"{module.g_iters} generator iterations, {module.kimg:.1f} kimg",
         "generator": "EMA" if getattr(module, "ema", None) is not None else "trained weights",
         "real": f"{num_real} images of {key}",
-        "generated": f"{num_samples} images",
+        "generated": f"{num_samples} images ({precision})",
         "features": extractor.name,
     }
     print(scores_table(scores, header))

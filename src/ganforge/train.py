@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
 from ganforge.callbacks.run_length import StopAtGIters
-from ganforge.config import check_settings
+from ganforge.config import check_settings, precision_choice
 from ganforge.errors import DivergedError, GanforgeError, config_errors, one_line
 from ganforge.files import open_checkpoint
 from ganforge.loggers import GanWandbLogger
@@ -186,7 +186,8 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
             log.info("resuming from %s (this run directory already has a checkpoint: a requeued job)", found)
             ckpt_path = str(found)
     checkpoint = open_checkpoint(ckpt_path) if ckpt_path else None
-    for noise in (".*ModelCheckpoint with manual optimization.*", ".*treespec.*"):
+    quiet = (".*ModelCheckpoint with manual optimization.*", ".*treespec.*", ".*not supported by the model summary.*")
+    for noise in quiet:
         warnings.filterwarnings("ignore", message=noise)  # checkpoints after the step are what we want
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -224,9 +225,18 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
         logger.log_hyperparams(resolved)
     log.info("training %s on %s for %s generator iterations; run dir %s",
              type(model.generator).__name__, type(datamodule).__name__, cfg.get("g_iters"), cfg.paths.output_dir)
+    log.info("precision %s", precision_note(str(trainer.precision), str(cfg.trainer.get("accelerator", "auto"))))
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return objective_value(cfg, trainer.callback_metrics)
+
+
+def precision_note(precision: str, accelerator: str) -> str:
+    """``<precision> (<why>)``: the automatic choice and its reason, or that the config set it."""
+    automatic, reason = precision_choice(accelerator)
+    if precision == automatic:
+        return f"{precision} (automatic: {reason})"
+    return f"{precision} (set by trainer.precision; the automatic choice would be {automatic}: {reason})"
 
 
 @contextlib.contextmanager

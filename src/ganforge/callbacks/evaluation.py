@@ -25,6 +25,7 @@ from ganforge.callbacks.publish import publish
 from ganforge.errors import GanforgeError
 from ganforge.metrics.images import ImageMetrics
 from ganforge.metrics.scoring import (
+    batch_size_for,
     build_extractor,
     metrics_against,
     real_count,
@@ -148,8 +149,9 @@ class Evaluation(L.Callback):
         what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
         with counting(local, what, enabled=trainer.is_global_zero) as advance:
             scores = score_generator(lambda n: pl_module.sample(n, rng), local, reference, self.extractor,
-                                     self.cfg.batch_size, device, advance,
-                                     gather=lambda values: self._gather(pl_module, values)[:total])
+                                     batch_size_for(self.cfg, device), device, advance,
+                                     gather=lambda values: self._gather(pl_module, values)[:total],
+                                     precision=str(trainer.precision))
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
         fid = scores["fid"]
         improved = math.isfinite(fid) and fid < self.best_fid

@@ -4,6 +4,7 @@ alike (stylegan2-ada's ``calc_metric`` plays this part there). Knows nothing of 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -52,7 +53,8 @@ def reference_features(dm: Any, split: str, cfg: DictConfig, extractor: torch.nn
     count = min(real_count(cfg, device), len(images))
     key = dm.reference_key(split)
     with counting(count, f"real statistics ({key})") as advance:
-        features = real_features(images, key, count, extractor, cfg.cache_dir, cfg.batch_size, device, advance)
+        features = real_features(images, key, count, extractor, cfg.cache_dir, batch_size_for(cfg, device), device,
+                                 advance)
     return features, key, count
 
 
@@ -83,14 +85,42 @@ def resolve_split(requested: str, offered: tuple[str, ...]) -> str:
     return requested
 
 
+def generation_precision(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The autocast region in which a model trained under Lightning's ``precision`` generates
+    (bf16-mixed: bf16 autocast; 16-mixed: fp16 autocast; anything else: none)."""
+    device_type = torch.device(device).type
+    if precision in ("bf16-mixed", "bf16"):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision in ("16-mixed", "16") and device_type == "cuda":
+        return torch.autocast(device_type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def batch_size_for(cfg: DictConfig, device: torch.device | str) -> int:
+    """``metrics.batch_size``; null: 200 on a GPU, 50 on a CPU (generation and features per batch)."""
+    value = cfg.get("batch_size")
+    if value is None:
+        return 200 if torch.device(device).type == "cuda" else 50
+    if int(value) < 1:
+        raise GanforgeError(f"metrics.batch_size must be at least 1 (or null for the device's default), got {value}")
+    return int(value)
+
+
 def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
                     extractor: torch.nn.Module, batch_size: int, device: torch.device | str,
                     progress: Callable[[int], None] | None = None,
-                    gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+                    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    precision: str = "32-true") -> dict[str, float]:
     """FID, KID, precision/recall (and IS where the extractor has logits) of ``count`` samples
-    drawn batch by batch from ``sample(n)`` (images in [-1, 1]) against ``reference``. Under DDP
-    each rank passes its share as ``count`` and ``gather`` joins the ranks' features."""
-    feats, logits = generated_features(sample, count, extractor, batch_size, device, progress)
+    drawn batch by batch from ``sample(n)`` (images in [-1, 1]) against ``reference``. Samples are
+    generated under the training ``precision`` and only their features are kept; the features are
+    always fp32. Under DDP each rank passes its share as ``count`` and ``gather`` joins the ranks'
+    features."""
+    def sample_at_precision(n: int) -> torch.Tensor:
+        with generation_precision(precision, device):
+            return sample(n).float()
+
+    feats, logits = generated_features(sample_at_precision, count, extractor, batch_size, device, progress)
     if gather is not None:
         feats = gather(feats)
         logits = gather(logits) if logits is not None else None

@@ -81,6 +81,7 @@ class GAN(AdversarialModule):
         num_fixed_samples: int | None = None,
         channels_last: bool = True,
         compile: bool = False,
+        reuse_fake: bool = False,
     ) -> None:
         super().__init__()
         hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
@@ -249,10 +250,11 @@ class GAN(AdversarialModule):
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
 
-    def generator_step(self, n: int, y: Tensor | None, **net_args: Any) -> dict[str, Any]:
-        """One generator iteration: ``loss.generator`` on ``n`` fresh samples, then the EMA update."""
+    def generator_step(self, n: int, y: Tensor | None, fake: Tensor | None = None, **net_args: Any) -> dict[str, Any]:
+        """One generator iteration: ``loss.generator`` on ``n`` fresh samples (or on ``fake``, the
+        critic's batch with its graph, under ``reuse_fake``), then the EMA update."""
         def adversarial_loss() -> tuple[Tensor, dict[str, Any]]:
-            generated = self.generate_with(self.generator, self.noise(n), y, **net_args)
+            generated = fake if fake is not None else self.generate_with(self.generator, self.noise(n), y, **net_args)
             return self.loss.generator(self.discriminate(generated, y, **net_args).float()), {}
 
         metrics = self.generator_update(adversarial_loss)
@@ -264,14 +266,18 @@ class GAN(AdversarialModule):
         """One batch of real samples: a discriminator step against as many generated ones, and a
         generator step when the critic has taken its ``n_critic`` steps. Returns the statistics."""
         n = real.shape[0]
-        with torch.no_grad():
+        generator_due = self.critic_steps + 1 >= self.critic_steps_now()
+        # reuse_fake: the generator step trains on the critic's batch (pytorch/examples' DCGAN
+        # recipe), generated once with its graph instead of twice.
+        reuse = self.hparams.reuse_fake and generator_due
+        with torch.set_grad_enabled(reuse):
             fake = self.generate_with(self.generator, self.noise(n), y, **net_args)
-        metrics = self.discriminator_step(real, fake, y, **net_args)
+        metrics = self.discriminator_step(real, fake.detach(), y, **net_args)
         self.count_batch(n)
         self.critic_steps += 1
-        if self.critic_steps >= self.critic_steps_now():
+        if generator_due:
             self.critic_steps = 0
-            metrics.update(self.generator_step(n, y, **net_args))
+            metrics.update(self.generator_step(n, y, fake if reuse else None, **net_args))
         if self.critic_warmup:
             metrics["progress/n_critic"] = float(self.critic_steps_now())
         return metrics

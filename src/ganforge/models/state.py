@@ -48,7 +48,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 # generator_ckpt only gives starting weights, which the resumed checkpoint replaces.
 EXECUTION_KEYS = frozenset({"compile", "channels_last", "generator_ckpt"})
 # Settings added after checkpoints already existed, with the value that reproduces the old behaviour.
-ADDED_LATER = {"pack": 1, "critic_warmup": None, "reset_optimizers_per_stage": False, "lr_drop": None}
+ADDED_LATER = {"pack": 1, "critic_warmup": None, "reset_optimizers_per_stage": False, "lr_drop": None,
+               "reuse_fake": False}
 
 
 def check_same_hparams(saved: dict[str, Any], current: dict[str, Any]) -> None:
