@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import compose_cfg  # noqa: E402  (composes conf/ exactly as train.py does)
 
+from ganforge.callbacks.run_length import StopAtGIters  # noqa: E402
 from ganforge.data.base import InMemoryDataModule  # noqa: E402
 from ganforge.train import build  # noqa: E402
 
@@ -53,13 +54,15 @@ class Timer(L.Callback):
 
 def measure(args, precision: str, channels_last: bool, compile_nets: bool, tmp: Path) -> float:
     cfg = compose_cfg(tmp, [f"model={args.model}", "logger=none", "callbacks=none", f"g_iters={args.g_iters}",
-                            f"model.channels_last={channels_last}", f"model.compile={compile_nets}"])
+                            f"model.channels_last={channels_last}", f"model.compile={compile_nets}",
+                            f"model.reuse_fake={precision.endswith('+reuse')}"])
     dm = RandomImages((args.channels, args.size, args.size), args.batch)
     model = build(cfg.model, "model", sample_shape=list(dm.sample_shape), num_classes=0)
     timer = Timer(warmup_g_iters=max(20, args.g_iters // 5))
-    trainer = L.Trainer(accelerator="auto", devices=1, precision=precision, max_steps=cfg.trainer.max_steps,
+    trainer = L.Trainer(accelerator="auto", devices=1, precision=precision.removesuffix("+reuse"),
+                        max_steps=cfg.trainer.max_steps,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[timer])
+                        enable_model_summary=False, callbacks=[timer, StopAtGIters(args.g_iters)])
     trainer.fit(model, datamodule=dm)
     return timer.rate
 
@@ -76,9 +79,9 @@ def main() -> None:
     os.environ.setdefault("WANDB_MODE", "disabled")
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "ganforge-bench"
     cuda = torch.cuda.is_available()
-    variants = [("32-true", False, False)]
+    variants = [("32-true", False, False), ("bf16-mixed", False, False), ("bf16-mixed+reuse", False, False)]
     if cuda:
-        variants += [("32-true", True, False), ("bf16-mixed", False, False), ("bf16-mixed", True, False)]
+        variants += [("32-true", True, False), ("bf16-mixed", True, False)]
         if args.compile:
             variants.append(("bf16-mixed", False, True))
     device = torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"

@@ -1,0 +1,34 @@
+"""The benchmark scripts run: their dry runs (tiny sizes, synthetic data, seeded random weights)
+go end to end on the CPU with no data, weights or network, so they are ready for a real machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_prepared_gpu_check_runs_dry_on_the_cpu(tmp_path):
+    env = {**os.environ, "GANFORGE_DATA_DIR": str(tmp_path / "no-data"), "WANDB_MODE": "disabled"}
+    out = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), "--dry-run", str(tmp_path / "out")], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "gpu.json").read_text())
+    assert result["dry_run"] is True
+    assert result["wgan_gp_bf16"]["status"] == "finished" and result["wgan_gp_bf16"]["all_finite"]
+    (row,) = result["speed"]["rows"]
+    assert set(row["median_img_per_s"]) >= {"reference fp32", "reference bf16", "ganforge fp32"}
+    assert result["fid_speed"]["feature_rel_diff"] < 1e-4  # the same features as torch-fidelity's network
+
+
+def test_reference_loop_reports_a_rate():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "reference_dcgan.py"), "--nets", "lucic",
+                          "--size", "28", "--batch", "8", "--iters", "2", "--warmup", "1", "--precision", "bf16"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["img_per_s"] > 0 and result["finite"] and result["precision"] == "bf16"
