@@ -52,3 +52,24 @@ def test_every_registered_loss_is_finite_and_differentiable():
 def test_unknown_loss_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown adversarial loss 'hinj'.*hinge.*non_saturating"):
         losses.get_loss("hinj")
+
+
+def test_dragan_penalty_on_a_linear_critic_and_its_perturbed_reals():
+    from ganforge.penalties import PENALTIES
+
+    w = torch.tensor([0.3, -0.4, 1.2]).view(1, 3, 1, 1)
+    seen = []
+
+    def critic(x, labels):
+        seen.append(x.detach())
+        return (x * w).sum(dim=(1, 2, 3))
+
+    real = torch.rand(16, 3, 4, 4) * 2 - 1
+    value = PENALTIES["dragan"](critic, real, torch.zeros_like(real), None, None)
+    # The input gradient is w at every pixel: ||grad||^2 = 16 pixels * ||w||^2.
+    expected = (torch.sqrt(1e-4 + 16 * w.pow(2).sum()) - 1) ** 2
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    (noisy,) = seen
+    half_width = real.std(unbiased=False) / 2
+    assert noisy.abs().max() <= 1 and (noisy - real).abs().max() <= half_width + 1e-6
+    assert not torch.equal(noisy, real)

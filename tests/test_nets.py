@@ -75,3 +75,21 @@ def test_conditional_nets_use_the_label(kind):
     assert not torch.allclose(d(x[:2], y[:2]), d(x[:2], y[2:]))
     with pytest.raises(ValueError, match="pass class labels"):
         g(z)
+
+
+def test_infogan_nets_of_lucic_et_al_at_28_px():
+    from ganforge.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
+
+    g, d = InfoGANGenerator(64, (1, 28, 28)), InfoGANDiscriminator((1, 28, 28))
+    x = g(torch.randn(5, 64))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert d(x).shape == (5,)
+    # The paper's widths at base_width 64: FC 1024, FC 128x7x7, 64 maps; D 64, 128 maps, FC 1024.
+    assert [m.out_features for m in g.fc if isinstance(m, torch.nn.Linear)] == [1024, 128 * 7 * 7]
+    assert [m.out_channels for m in d.conv if isinstance(m, torch.nn.Conv2d)] == [64, 128]
+    critic = InfoGANDiscriminator((1, 28, 28), norm="none", base_width=8)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in critic.modules())
+    with pytest.raises(ValueError, match="supports square images of 28 px"):
+        InfoGANGenerator(64, (1, 32, 32))
+    conditional = InfoGANGenerator(8, (1, 28, 28), num_classes=10, base_width=8)
+    assert conditional(torch.randn(4, 8), torch.arange(4)).shape == (4, 1, 28, 28)

@@ -34,6 +34,17 @@ def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor 
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
+def dragan_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | None, real_out: Tensor) -> Tensor:
+    """DRAGAN (Kodali et al. 2017) as google/compare_gan computes it: E[(||grad D(x_noisy)||_2 - 1)^2]
+    on x_noisy = clip(real + std(real) * (u - 1/2)), u ~ U[0, 1] per pixel, std over the whole batch,
+    clipped to the data range [-1, 1]; the norm is sqrt(1e-4 + sum of squares), as there."""
+    x = real.detach().float()
+    noisy = (x + x.std(unbiased=False) * (torch.rand_like(x) - 0.5)).clamp(-1, 1)
+    grad = _input_gradients(critic, noisy, labels)
+    slopes = torch.sqrt(1e-4 + grad.pow(2).sum(dim=1))
+    return ((slopes - 1) ** 2).mean()
+
+
 def r1_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | None, real_out: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): 1/2 E[||grad D(x)||^2] on real data; the config weight is gamma."""
     grad = _input_gradients(critic, real, labels)
@@ -47,6 +58,7 @@ def drift_penalty(critic: Critic, real: Tensor, fake: Tensor, labels: Tensor | N
 
 PENALTIES: dict[str, Callable[..., Tensor]] = {
     "gradient_penalty": gradient_penalty,
+    "dragan": dragan_penalty,
     "r1": r1_penalty,
     "drift": drift_penalty,
 }
