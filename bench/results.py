@@ -152,8 +152,10 @@ def table_markdown(table: str) -> str:
     if probes:
         lines += ["", "Probes (one seed, extra overrides; not table runs):", ""]
         for r in probes:
+            fid = r["metrics"].get("val/fid")
             lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: FID "
-                         f"{r['metrics'].get('val/fid')}, {r['wall_s'] / 60:.0f} min, commit {r['commit'][:7]}")
+                         f"{'none' if fid is None else f'{fid:.1f}'}, {r['wall_s'] / 60:.0f} min, "
+                         f"commit {r['commit'][:7]}")
     return "\n".join(lines) + "\n"
 
 
