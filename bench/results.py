@@ -168,7 +168,7 @@ def rebuild(table: str) -> None:
     else:
         text = text.rstrip() + f"\n\n## {TABLES[table]['title']}\n\n{block}\n"
     DOC.write_text(text)
-    print(f"table {table} rebuilt in {DOC.relative_to(ROOT)}")
+    print(f"table {table} rebuilt in {DOC}")
 
 
 def main() -> None:

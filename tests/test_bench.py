@@ -32,3 +32,26 @@ def test_reference_loop_reports_a_rate():
                          capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["img_per_s"] > 0 and result["finite"] and result["precision"] == "bf16"
+
+
+def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(results, "DOC", tmp_path / "results.md")
+    (tmp_path / "results").mkdir()
+    for seed, fid, extra in ((1, 20.0, []), (2, 22.0, []), (1, 80.0, ["trainer.max_epochs=1"])):
+        key = results.run_key("lucic", "wgan_gp", seed, extra)
+        record = {"row": "wgan_gp", "seed": seed, "extra_overrides": extra, "epochs": 10, "wall_s": 1800.0,
+                  "commit": "abcdef0", "metrics": {"val/fid": fid}}
+        (tmp_path / "results" / f"{key}.json").write_text(json.dumps(record))
+    assert results.run_key("lucic", "wgan_gp", 1, []) != results.run_key("lucic", "wgan_gp", 1, ["x=1"])
+    (tmp_path / "results.md").write_text("# Results\n\nkept text\n")
+    results.rebuild("lucic")
+    results.rebuild("lucic")  # rebuilt in place, not appended twice
+    text = (tmp_path / "results.md").read_text()
+    assert text.count("<!-- table:lucic -->") == 1 and "kept text" in text
+    assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | yes |" in text
+    assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
+    assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
