@@ -117,6 +117,7 @@ def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     (["data.storage=disk"], "data.storage must be one of auto, memory, mapped, got 'disk'"),
     (["data.max_memory_gb=0"], "data.max_memory_gb must be positive, got 0"),
     (["data.decode_stall_s=0"], "data.decode_stall_s must be positive, got 0"),
+    (["metrics.batch_size=0"], "metrics.batch_size must be at least 1 (or null for the device's default), got 0"),
     (["data.storage=memory", "data.max_memory_gb=1e-9"], "GiB in memory, over data.max_memory_gb=1e-09"),
     (["data.max_memory_gb=1e-9", "data.cache_dir=null"], "which needs data.cache_dir"),
 ])
@@ -152,6 +153,7 @@ def test_train_refuses_a_folder_smaller_than_one_batch(tmp_path):
 @pytest.mark.parametrize(("script", "args", "message"), [
     ("evaluate.py", ["seed=abc"], "seed must be a whole number, got 'abc'"),
     ("evaluate.py", ["device=tpu9"], "device='tpu9' is not a device"),
+    ("evaluate.py", ["precision=fp8"], "precision must be one of auto, 32-true, bf16-mixed, 16-mixed, got 'fp8'"),
     ("evaluate.py", [], "ckpt_path="),  # the text file: see below
     ("sample.py", ["grid_size=0"], "grid_size must be a whole number >= 1, got 0"),
     ("sample.py", ["interpolation.steps=1"], "interpolation.steps must be a whole number >= 2, got 1"),

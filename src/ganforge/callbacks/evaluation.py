@@ -69,9 +69,10 @@ class Evaluation(L.Callback):
         require(model, NoiseToSamples, "a model that generates images from noise", fix)
         split = self.real_split(datamodule)
         datamodule.check_reference_split(split)
-        cpu = torch.device("cpu")  # a count below 2 stops the run here, not at the first evaluation
+        cpu = torch.device("cpu")  # a bad count or batch size stops the run here, not at the first evaluation
         sample_count(self.cfg, cpu)
         real_count(self.cfg, cpu)
+        batch_size_for(self.cfg, cpu)
         self.extractor = build_extractor(self.cfg)
         self.enabled = self.extractor is not None
 

@@ -43,10 +43,6 @@ def decode_image(path: str, resolution: int, channels: int, crop: int | None = N
     return fit_images(x.unsqueeze(0), resolution, "resize")[0]
 
 
-def _decode_args(args: tuple[str, int, int, int | None]) -> Tensor | None:
-    return decode_image(*args)
-
-
 def decoded_chunks(
     files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None, workers: int,
     what: str, chunk_bytes: int = 256 * 2**20, stall_seconds: float = 300.0,
