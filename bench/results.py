@@ -95,13 +95,20 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
     start = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "runner.log", "a") as log:
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # The child's own CPU time: near threads x wall on an otherwise idle machine, less when
+        # something else shared the cores (then the wall time is not this run's alone).
+        _, status, usage = os.wait4(child.pid, 0)
+    returncode = os.waitstatus_to_exitcode(status)
     wall = before + time.perf_counter() - start
     elapsed_file.write_text(f"{wall:.1f}")
+    cpu_file = run_dir / "cpu_s.txt"
+    cpu = (float(cpu_file.read_text()) if cpu_file.is_file() else 0.0) + usage.ru_utime + usage.ru_stime
+    cpu_file.write_text(f"{cpu:.1f}")
     summary_file = run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    if done.returncode != 0 or summary.get("status") != "finished":
-        print(f"{key}: failed (exit {done.returncode}, status {summary.get('status')}); see {run_dir}/runner.log",
+    if returncode != 0 or summary.get("status") != "finished":
+        print(f"{key}: failed (exit {returncode}, status {summary.get('status')}); see {run_dir}/runner.log",
               flush=True)
         return None
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
@@ -110,7 +117,8 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "table": table, "row": row, "seed": seed, "extra_overrides": extra, "key": key,
         "command": "python train.py " + " ".join(o for o in overrides if not o.startswith(("hydra.run.dir=",
                                                                                           "ckpt_path="))),
-        "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1),
+        "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        "cpu_share": round(cpu / (wall * threads), 3),
         "epochs": config.get("trainer", {}).get("max_epochs"),
         "metrics": {k: metrics.get(k) for k in ("val/fid", "val/kid", "val/precision", "val/recall",
                                                  "progress/g_iters", "progress/kimg") if k in metrics},
