@@ -3,8 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
+from ganforge.cli import user_errors_to_exit
 from ganforge.sample import run
-from ganforge.train import user_errors_to_exit
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")

@@ -3,7 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from ganforge.train import run, user_errors_to_exit
+from ganforge.cli import user_errors_to_exit
+from ganforge.train import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -4,7 +4,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from ganforge.train import user_errors_to_exit
+from ganforge.cli import user_errors_to_exit
 from ganforge.upscale import run
 
 

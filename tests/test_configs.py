@@ -35,10 +35,13 @@ def test_data_configs_instantiate(tmp_path, name):
 @pytest.mark.parametrize("name", GROUPS["model"])
 def test_model_configs_instantiate(tmp_path, name):
     cfg = compose_cfg(tmp_path, [f"model={name}"])
-    model = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=10)
+    model = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=10, run_length=1000)
     if isinstance(model, SuperResolver):  # SRResNet / SRGAN: x4 by default
         assert model.super_resolve(torch.zeros(2, 3, 8, 8)).shape == (2, 3, 32, 32)
         optimizers = model.configure_optimizers()
+        if model.hparams.get("lr_drop"):  # SRGAN: the drop halfway through the adversarial phase
+            optimizers, schedulers = optimizers
+            assert len(schedulers) == 2
         assert len(optimizers) == 2 if model.adversarial else isinstance(optimizers, torch.optim.Optimizer)
         return
     assert model.generate(n=2).shape == (2, 1, 32, 32)
@@ -138,7 +141,7 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     (["g_iters=0"], "g_iters must be a whole number >= 1 or null, got 0"),
     (["model.n_critic=0"], "model.n_critic must be at least 1, got 0"),
     (["model.ema_decay=1.5"], r"model.ema_decay must be in \(0, 1\) or null, got 1.5"),
-    (["model=wgan", "model.clip_weights=0"], "model.clip_weights must be positive or null, got 0"),
+    (["model=wgan", "model.clip_value=0"], "model.clip_value must be positive or null, got 0"),
     (["model=gan", "data=ring8", "model.augment=[color]"], r"DiffAugment\) works on images only"),
     (["data.batch_size=0"], "data.batch_size must be positive, got 0"),
     (["data.resolution=2"], "data.resolution must be at least 4, got 2"),
@@ -149,7 +152,7 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     (["model.discriminator.norm=layer"], "DCGANDiscriminator norm must be 'batch' or 'none', got 'layer'"),
     (["model=gan", "model.generator.output=sigmoid"], "MLPGenerator output must be auto, tanh or linear"),
     (["model=gan", "data=ring8", "callbacks.samples.every_n_g_iters=0"],
-     "callbacks.samples: every_n_g_iters must be positive, got 0"),
+     "callbacks.samples.every_n_g_iters must be positive or null, got 0"),
 ])
 def test_bad_settings_fail_before_training_with_their_message(tmp_path, overrides, message):
     from ganforge.errors import GanforgeError

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ganforge import losses
+from ganforge.errors import GanforgeError
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -50,7 +51,7 @@ def test_every_registered_loss_is_finite_and_differentiable():
 
 
 def test_unknown_loss_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown adversarial loss 'hinj'.*hinge.*non_saturating"):
+    with pytest.raises(GanforgeError, match="unknown adversarial loss 'hinj'.*hinge.*non_saturating"):
         losses.get_loss("hinj")
 
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from ganforge.errors import GanforgeError
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 
@@ -23,14 +24,14 @@ def test_dcgan_critic_without_batchnorm():
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 48, 48), (3, 32, 64)])
 def test_dcgan_unsupported_size_names_supported_ones(shape):
-    with pytest.raises(ValueError, match=r"supports square images of 32, 64, 128 px.*set data.resolution"):
+    with pytest.raises(GanforgeError, match=r"supports square images of 32, 64, 128 px.*set data.resolution"):
         DCGANGenerator(z_dim=8, sample_shape=shape)
-    with pytest.raises(ValueError, match=r"supports square images of 32, 64, 128 px"):
+    with pytest.raises(GanforgeError, match=r"supports square images of 32, 64, 128 px"):
         DCGANDiscriminator(sample_shape=shape)
 
 
 def test_dcgan_refuses_points():
-    with pytest.raises(ValueError, match="needs images.*model=gan"):
+    with pytest.raises(GanforgeError, match="needs images.*model=gan"):
         DCGANGenerator(z_dim=8, sample_shape=(2,))
 
 
@@ -55,7 +56,7 @@ def test_mlp_pacgan_options_batch_norm_and_maxout():
     first = d.body[0]  # each unit is the largest of its 3 linear pieces
     pieces = first.linear(x).view(5, 8, 3)
     assert torch.equal(first(x), pieces.max(dim=2).values)
-    with pytest.raises(ValueError, match="maxout must be at least 1"):
+    with pytest.raises(GanforgeError, match="maxout must be at least 1"):
         MLPDiscriminator(sample_shape=(2,), maxout=0)
 
 
@@ -73,7 +74,7 @@ def test_conditional_nets_use_the_label(kind):
     x = g(z, y)
     assert not torch.allclose(x[:2], x[2:])
     assert not torch.allclose(d(x[:2], y[:2]), d(x[:2], y[2:]))
-    with pytest.raises(ValueError, match="pass class labels"):
+    with pytest.raises(GanforgeError, match="pass class labels"):
         g(z)
 
 
@@ -89,7 +90,7 @@ def test_infogan_nets_of_lucic_et_al_at_28_px():
     assert [m.out_channels for m in d.conv if isinstance(m, torch.nn.Conv2d)] == [64, 128]
     critic = InfoGANDiscriminator((1, 28, 28), norm="none", base_width=8)
     assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in critic.modules())
-    with pytest.raises(ValueError, match="supports square images of 28 px"):
+    with pytest.raises(GanforgeError, match="supports square images of 28 px"):
         InfoGANGenerator(64, (1, 32, 32))
     conditional = InfoGANGenerator(8, (1, 28, 28), num_classes=10, base_width=8)
     assert conditional(torch.randn(4, 8), torch.arange(4)).shape == (4, 1, 28, 28)

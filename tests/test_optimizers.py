@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import compose_cfg
 
-from ganforge.models.state import multi_tensor_default
+from ganforge.models.optimizers import multi_tensor_default
 from ganforge.train import build
 
 

@@ -123,8 +123,10 @@ def test_objective_auto_and_nan_penalty():
 
 def test_slurm_environment_refuses_an_unknown_signal():
     from ganforge.cluster import slurm_environment
+    from ganforge.errors import GanforgeError
 
-    with pytest.raises(ValueError, match="requeue_signal must be a signal name such as SIGUSR1 or SIGUSR2, got 'USR3'"):
+    with pytest.raises(GanforgeError, match="requeue_signal must be a signal name such as SIGUSR1 or SIGUSR2, "
+                                            "got 'USR3'"):
         slurm_environment("USR3")
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganforge.errors import SettingError
+
 
 def _per_sample(x: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
     return torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).uniform_(low, high)
@@ -63,7 +65,7 @@ class DiffAugment:
     def __init__(self, policy: Sequence[str] = ()) -> None:
         unknown = [p for p in policy if p not in AUGMENTS]
         if unknown:
-            raise ValueError(f"unknown augmentation {unknown}; choose from: {', '.join(AUGMENTS)}")
+            raise SettingError(f"unknown augmentation {unknown}; choose from: {', '.join(AUGMENTS)}")
         self.transforms = [AUGMENTS[p] for p in policy]
 
     def __bool__(self) -> bool:

@@ -6,6 +6,8 @@ import signal
 
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 
+from ganforge.errors import SettingError
+
 
 def slurm_environment(requeue_signal: str = "SIGUSR2", auto_requeue: bool = True) -> SLURMEnvironment:
     """Lightning's SLURM environment, listening for ``requeue_signal``: submitit's sbatch asks
@@ -16,6 +18,6 @@ def slurm_environment(requeue_signal: str = "SIGUSR2", auto_requeue: bool = True
     try:
         chosen = signal.Signals[requeue_signal]
     except KeyError:
-        raise ValueError(f"requeue_signal must be a signal name such as SIGUSR1 or SIGUSR2, got {requeue_signal!r}"
+        raise SettingError(f"requeue_signal must be a signal name such as SIGUSR1 or SIGUSR2, got {requeue_signal!r}"
                          ) from None
     return SLURMEnvironment(auto_requeue=auto_requeue, requeue_signal=chosen)

@@ -15,16 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganforge.config import auto_precision, check_settings
 from ganforge.errors import GanforgeError, config_errors
 from ganforge.files import write_text_atomic
-from ganforge.metrics.scoring import (
-    batch_size_for,
-    build_extractor,
-    finite_or_none,
-    metrics_against,
-    reference_features,
-    resolve_split,
-    sample_count,
-    score_generator,
-)
+from ganforge.metrics.scoring import Scorer, finite_or_none
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
 
@@ -87,17 +78,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if tuple(datamodule.sample_shape) != tuple(module.sample_shape):
         raise GanforgeError(f"the checkpoint generates {tuple(module.sample_shape)} samples but the data gives "
                             f"{tuple(datamodule.sample_shape)}; pass the data settings it was trained on")
-    split = resolve_split(cfg.metrics.real_split, tuple(datamodule.reference_splits))
-    datamodule.check_reference_split(split)
-    extractor = build_extractor(OmegaConf.merge(cfg.metrics, {"required": True})).to(device)
+    scorer = Scorer(cfg.metrics, required=True)
+    split = scorer.split(datamodule)
+    extractor = scorer.extractor.to(device)
 
-    num_samples = sample_count(cfg.metrics, device)
+    num_samples = scorer.num_samples(device)
     precision = str(cfg.precision) if cfg.get("precision", "auto") != "auto" else auto_precision(device.type)
-    real, key, num_real = reference_features(datamodule, split, cfg.metrics, extractor, device)
+    reference, key, num_real = scorer.reference(datamodule, split, device)
     rng = torch.Generator().manual_seed(int(cfg.seed))
     with counting(num_samples, "generated images") as advance:
-        scores = score_generator(lambda n: module.sample(n, rng), num_samples, metrics_against(real, cfg.metrics),
-                                 extractor, batch_size_for(cfg.metrics, device), device, advance, precision=precision)
+        scores = scorer.score(lambda n: module.sample(n, rng), num_samples, reference, device, advance,
+                              precision=precision)
     header = {
         "checkpoint": str(ckpt),
         "trained": f"{module.g_iters} generator iterations, {module.kimg:.1f} kimg",

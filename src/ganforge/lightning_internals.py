@@ -34,3 +34,30 @@ def set_step_limit(trainer: L.Trainer, steps: int) -> None:
     finished epoch. Caught by tests/test_train.py::test_resume_is_exact and
     test_run_ends_at_g_iters_whatever_n_critic."""
     trainer.fit_loop.epoch_loop.max_steps = steps
+
+
+def save_checkpoints_now(checkpoint_callback: Any, trainer: L.Trainer, top_k: bool = True) -> None:
+    """Make a ``ModelCheckpoint`` save now, outside its own epoch/step cadence (its top-k file when
+    ``top_k``, and ``last.ckpt``). Caught by tests/test_train.py (checkpoint tests)."""
+    candidates = checkpoint_callback._monitor_candidates(trainer)
+    if top_k:
+        checkpoint_callback._save_topk_checkpoint(trainer, candidates)
+    checkpoint_callback._save_last_checkpoint(trainer, candidates)
+
+
+def wandb_init_arguments(logger: Any) -> dict[str, Any]:
+    """The keyword arguments a ``WandbLogger`` will pass to ``wandb.init`` (a live dict: edits stick).
+    Caught by tests/test_wandb.py."""
+    return logger._wandb_init
+
+
+def wandb_run(logger: Any) -> Any:
+    """The W&B run a ``WandbLogger`` holds, or None before it starts one. Caught by tests/test_wandb.py."""
+    return logger._experiment
+
+
+def set_wandb_run(logger: Any, run: Any) -> None:
+    """Hand a ``WandbLogger`` the run to log to (ours starts it itself, to set its x-axis first), and
+    name its periodic checkpoint artifact after it. Caught by tests/test_wandb.py."""
+    logger._experiment = run
+    logger._checkpoint_name = f"checkpoints-{run.id}"  # log_model=all's periodic ones

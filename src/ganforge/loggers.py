@@ -15,6 +15,9 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from ganforge.errors import SettingError
+from ganforge.lightning_internals import set_wandb_run, wandb_init_arguments, wandb_run
+
 log = logging.getLogger(__name__)
 
 
@@ -79,27 +82,28 @@ class GanWandbLogger(WandbLogger):
 
     def __init__(self, step_metric: str = "progress/kimg", log_model: bool | str = False, **kwargs: Any) -> None:
         if step_metric not in STEP_METRICS:
-            raise ValueError(f"step_metric must be one of {', '.join(STEP_METRICS)}, got {step_metric!r}")
+            raise SettingError(f"step_metric must be one of {', '.join(STEP_METRICS)}, got {step_metric!r}")
         if log_model not in (False, True, "best", "all"):
-            raise ValueError(f"log_model must be false, best or all, got {log_model!r}")
+            raise SettingError(f"log_model must be false, best or all, got {log_model!r}")
         super().__init__(log_model="all" if log_model == "all" else False, **kwargs)
-        if self._wandb_init.get("anonymous") is None:  # W&B 0.31 warns about the setting even when unset
-            self._wandb_init.pop("anonymous", None)
+        init = wandb_init_arguments(self)
+        if init.get("anonymous") is None:  # W&B 0.31 warns about the setting even when unset
+            init.pop("anonymous", None)
         self.step_metric = step_metric
         self.upload_final = log_model in (True, "best", "all")
 
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
-        if self._experiment is None:
+        if wandb_run(self) is None:
             import wandb
 
             # wandb.init directly (not super()): Lightning's property would make its optimizer-step
             # counter the x-axis of every key ("*").
-            self._experiment = wandb.run if wandb.run is not None else wandb.init(**self._wandb_init)
-            define_axes(self._experiment, self.step_metric)
-            self._checkpoint_name = f"checkpoints-{self._experiment.id}"  # log_model=all's periodic ones
-        return self._experiment
+            run = wandb.run if wandb.run is not None else wandb.init(**wandb_init_arguments(self))
+            define_axes(run, self.step_metric)
+            set_wandb_run(self, run)
+        return wandb_run(self)
 
     @rank_zero_only
     def finish_run(self, summary: dict[str, Any], checkpoints: dict[str, str],
@@ -107,9 +111,9 @@ class GanWandbLogger(WandbLogger):
         """Write the run summary (headline numbers the runs table sorts by) and, with ``log_model``,
         upload ``best_fid.ckpt`` (aliases ``best``) and ``last.ckpt`` (``last``, ``latest``) as one
         model artifact ``model-<run id>`` whose metadata holds kimg, FID and the config."""
-        if self._experiment is None:
+        run = wandb_run(self)
+        if run is None:
             return
-        run = self._experiment
         run.summary.update({k: v for k, v in summary.items() if v is not None})
         if not self.upload_final:
             return

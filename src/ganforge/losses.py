@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganforge.errors import SettingError
+
 
 def d_logistic(real: Tensor, fake: Tensor) -> Tensor:
     """-log D(x) - log(1 - D(G(z))), the discriminator loss of Goodfellow et al. 2014."""
@@ -80,13 +82,13 @@ def get_loss(name: str, **kwargs: float) -> AdversarialLoss:
     try:
         loss = LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown adversarial loss {name!r}; choose one of: {', '.join(sorted(LOSSES))}") from None
+        raise SettingError(f"unknown adversarial loss {name!r}; choose one of: {', '.join(sorted(LOSSES))}") from None
     if not kwargs:
         return loss
     d_args = {k: v for k, v in kwargs.items() if k in inspect.signature(loss.discriminator).parameters}
     g_args = {k: v for k, v in kwargs.items() if k in inspect.signature(loss.generator).parameters}
     unused = set(kwargs) - set(d_args) - set(g_args)
     if unused:
-        raise ValueError(f"loss {name!r} takes no argument(s) {sorted(unused)}")
+        raise SettingError(f"loss {name!r} takes no argument(s) {sorted(unused)}")
     return AdversarialLoss(functools.partial(loss.discriminator, **d_args), functools.partial(loss.generator, **g_args))
 

@@ -10,7 +10,18 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid
+from torchvision.utils import make_grid, save_image
+
+
+def image_grid(images: Tensor, nrow: int) -> Tensor:
+    """The one way a grid of images in [-1, 1] is assembled: ``nrow`` per row, 2 px apart, in [0, 1]."""
+    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+
+
+def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
+    """``image_grid`` written as a PNG."""
+    save_image(image_grid(images, nrow), path)
+    return path
 
 
 def scatter_png(real: Tensor, fake: Tensor, path: Path, title: str) -> None:
@@ -51,8 +62,7 @@ def log_image_file(trainer: L.Trainer, key: str, path: Path, pl_module: Any) -> 
 
 def class_grids(samples: Tensor, labels: Tensor, num_classes: int) -> list[Tensor]:
     """One image grid per class from labelled samples in [-1, 1] (one row of up to 8)."""
-    return [make_grid(samples[labels == c][:8], nrow=8, normalize=True, value_range=(-1, 1), padding=2)
-            for c in range(num_classes)]
+    return [image_grid(samples[labels == c][:8], nrow=8) for c in range(num_classes)]
 
 
 def log_final_tables(trainer: L.Trainer, pl_module: Any, samples: Tensor, labels: Tensor | None,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ganforge.errors import SettingError
+
 Critic = Callable[[Tensor, Tensor | None], Tensor]
 
 
@@ -68,4 +70,4 @@ def get_penalty(name: str) -> Callable[..., Tensor]:
     try:
         return PENALTIES[name]
     except KeyError:
-        raise ValueError(f"unknown penalty {name!r}; choose from: {', '.join(sorted(PENALTIES))}") from None
+        raise SettingError(f"unknown penalty {name!r}; choose from: {', '.join(sorted(PENALTIES))}") from None

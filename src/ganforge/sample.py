@@ -11,11 +11,10 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 from torchvision.io import write_png
-from torchvision.utils import make_grid, save_image
 
 from ganforge.config import check_settings
 from ganforge.files import write_text_atomic
-from ganforge.media import scatter_png
+from ganforge.media import save_grid, scatter_png
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device, require_noise_model
 from ganforge.reporting import counting
@@ -30,11 +29,6 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     so = torch.sin(omega)
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
-    save_image(make_grid(images.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
-    return path
 
 
 def run(cfg: DictConfig) -> list[Path]:

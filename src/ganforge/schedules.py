@@ -1,7 +1,7 @@
-"""Schedules by generator iteration, as pure functions and picklable classes: the critic's steps
-per generator iteration (with WGAN's warm-up), the optimizer steps a run of N generator
-iterations takes (Lightning counts every optimizer step), and learning-rate factors. Imports
-nothing but the standard library, so configs' resolvers and the models share them."""
+"""Schedules by generator iteration, as pure functions and picklable classes: the cadence of
+everything done "every N generator iterations (or kimg), and at the end", the critic's steps per
+generator iteration (with WGAN's warm-up) and the critic steps a run takes, and learning-rate
+factors. Imports nothing of ganforge but its errors, so callbacks, models and configs share them."""
 
 from __future__ import annotations
 
@@ -9,17 +9,58 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ganforge.errors import GanforgeError
+
+
+class Cadence:
+    """Every ``every`` units of a counter that only grows (generator iterations, kimg): due once
+    when the counter reaches each multiple (and at ``first``, when set), due at the end unless it
+    was done at that value already, and never twice at one value (a generator iteration spans
+    several batches when the critic takes several steps). ``every`` None: never due but at the end.
+    The caller says ``done(value)`` when it acted."""
+
+    def __init__(self, every: float | None, key: str, first: float | None = None) -> None:
+        if every is not None and not every > 0:
+            raise GanforgeError(f"{key} must be positive or null, got {every}")
+        self.every, self.first = every, first
+        self.next: float | None = None if every is None else (first if first is not None else every)
+        self.last: float | None = None
+
+    def start(self, value: float, done: bool = False) -> None:
+        """A run (re)starting at ``value``: the next multiple above it (``first`` only from before
+        it); ``done``: what the value holds counts as done (a resumed run's checkpoint)."""
+        if self.every is not None:
+            self.next = self.first if self.first is not None and value < self.first else self.after(value)
+        if done:
+            self.last = value
+
+    def after(self, value: float) -> float:
+        assert self.every is not None
+        return (math.floor(value / self.every) + 1) * self.every
+
+    def due(self, value: float) -> bool:
+        if self.next is None or value == self.last or value < self.next:
+            return False
+        self.next = self.after(value)
+        return True
+
+    def due_at_end(self, value: float) -> bool:
+        return value != self.last
+
+    def done(self, value: float) -> None:
+        self.last = value
+
 
 def check_warmup(warmup: Mapping[str, Any] | None) -> dict[str, int] | None:
-    """``{n_critic, first, every}`` as ints, or None; a ``ValueError`` for anything else."""
+    """``{n_critic, first, every}`` as ints, or None; a ``GanforgeError`` for anything else."""
     if not warmup:
         return None
     keys = {"n_critic", "first", "every"}
     if set(warmup) != keys:
-        raise ValueError(f"model.critic_warmup takes exactly {sorted(keys)}, got {sorted(warmup)}")
+        raise GanforgeError(f"model.critic_warmup takes exactly {sorted(keys)}, got {sorted(warmup)}")
     out = {k: int(warmup[k]) for k in keys}
     if out["n_critic"] < 1 or out["first"] < 0 or out["every"] < 0:
-        raise ValueError(f"model.critic_warmup needs n_critic >= 1, first >= 0 and every >= 0, got {out}")
+        raise GanforgeError(f"model.critic_warmup needs n_critic >= 1, first >= 0 and every >= 0, got {out}")
     return out
 
 

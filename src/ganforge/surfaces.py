@@ -3,7 +3,8 @@
 A callback or script asks ``isinstance(obj, Surface)`` instead of probing single attributes, so
 what a model or data module must offer to get sample grids, image metrics, mode metrics or
 super-resolution panels is written down here and checked in one place (tests/test_surfaces.py
-checks that every model and data module offers what it claims). Imports only typing and torch.
+checks that every model and data module offers what it claims). Imports only typing, torch and
+ganforge's errors.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+
+from ganforge.errors import SettingError
 
 
 @runtime_checkable
@@ -99,18 +102,19 @@ class LabelledData(Protocol):
 
 @runtime_checkable
 class ChecksBeforeFit(Protocol):
-    """A callback with checks to pass before training starts: whether the run's data and model
-    offer the surfaces it needs (a run's task chooses its callbacks group, so a mismatch is a
-    config error, said at once), and the weights it loads."""
+    """The one pre-flight check, for the model and for each callback that has one, called by
+    ``train.run`` before training starts: whether the run's data and model offer the surfaces it
+    needs (a run's task chooses its callbacks group, so a mismatch is a config error, said at
+    once), the settings torch would refuse later, and the weights it loads."""
 
     def before_fit(self, datamodule: Any, model: Any) -> None: ...
 
 
 def require(obj: object, surface: type, needs: str, fix: str) -> None:
-    """Refuse ``obj`` unless it offers ``surface``: ``ValueError`` saying what is needed and how
+    """Refuse ``obj`` unless it offers ``surface``: ``GanforgeError`` saying what is needed and how
     to fix it (``train.run`` prefixes the callback's config key)."""
     if not isinstance(obj, surface):
-        raise ValueError(f"needs {needs}, and {type(obj).__name__} is not one; {fix}")
+        raise SettingError(f"needs {needs}, and {type(obj).__name__} is not one; {fix}")
 
 
 def class_offers(cls: type, surface: type) -> bool:

@@ -3,14 +3,12 @@ train, and return the objective metric (for sweepers)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import sys
-import traceback
 import warnings
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,10 @@ import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
 from ganforge.callbacks.run_length import StopAtGIters
 from ganforge.config import check_settings, precision_choice
-from ganforge.errors import DivergedError, GanforgeError, config_errors, one_line
+from ganforge.errors import DivergedError, GanforgeError, config_errors
 from ganforge.files import open_checkpoint
 from ganforge.loggers import GanWandbLogger
-from ganforge.models.state import check_resumable
+from ganforge.models.checkpoints import check_resumable
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
@@ -92,41 +90,55 @@ def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
     return value
 
 
+@dataclass
+class Built:
+    """What ``_fit`` has built so far: ``_finish`` reports from it, also for a run that failed part-way."""
+
+    trainer: L.Trainer | None = None
+    model: Any = None
+    loggers: list[Any] = field(default_factory=list)
+    config: dict[str, Any] | None = None  # the resolved config, as the loggers got it
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.trainer is None or self.trainer.is_global_zero
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train one run and write its ``summary.json`` (also when it fails), then return the objective.
     A diverged run (``nan_policy: stop``) is recorded as ``diverged``; inside a sweep with an
     objective it returns ``objective_penalty``, so a search ranks it instead of losing the trial."""
-    state: dict[str, Any] = {}
+    built = Built()
     try:
-        objective = _fit(cfg, state)
+        objective = _fit(cfg, built)
     except DivergedError as err:
         penalty = float(cfg.get("objective_penalty", 1e6))
-        _finish(cfg, state, "diverged", penalty if cfg.get("objective") else None, error=str(err))
+        _finish(cfg, built, "diverged", penalty if cfg.get("objective") else None, error=str(err))
         if in_multirun() and cfg.get("objective"):
             print(f"error: {err}", file=sys.stderr)
             log.warning("returning objective_penalty=%g for this diverged job", penalty)
             return penalty
         raise
     except BaseException as err:
-        _finish(cfg, state, "failed", None, error=f"{type(err).__name__}: {err}")
+        _finish(cfg, built, "failed", None, error=f"{type(err).__name__}: {err}")
         raise
-    _finish(cfg, state, "finished", objective)
+    _finish(cfg, built, "finished", objective)
     return objective
 
 
-def _finish(cfg: DictConfig, state: dict[str, Any], status: str, objective: float | None,
+def _finish(cfg: DictConfig, built: Built, status: str, objective: float | None,
             error: str | None = None) -> None:
     """``summary.json``, the sweep table and the W&B run summary (and model artifacts), then
     ``wandb.finish()`` so each job of a multirun is its own W&B run. A diverged run's objective
     key holds ``objective_penalty`` in the W&B summary, so a W&B sweep can rank it."""
     output_dir = Path(cfg.paths.output_dir)
-    metrics = _plain_metrics(state)
+    metrics = _plain_metrics(built)
     checkpoints = _checkpoints(output_dir)
     try:
-        if state.get("is_global_zero", True):
+        if built.is_global_zero:
             write_job_summary(output_dir, status, metrics, checkpoints, objective, error=error)
             _refresh_sweep_table()
-        wandb_loggers = [lg for lg in state.get("loggers", []) if isinstance(lg, GanWandbLogger)]
+        wandb_loggers = [lg for lg in built.loggers if isinstance(lg, GanWandbLogger)]
         summary = {**metrics, "status": status}
         objective_name = _objective_name(cfg, metrics)
         if status == "diverged" and objective_name and objective is not None:
@@ -134,9 +146,9 @@ def _finish(cfg: DictConfig, state: dict[str, Any], status: str, objective: floa
         for logger in wandb_loggers:
             with config_errors("logger.wandb"):
                 logger.finish_run(summary, checkpoints if status != "failed" else {},
-                                  {"config": state.get("config"), "status": status})
+                                  {"config": built.config, "status": status})
     finally:
-        if state.get("loggers") and any(isinstance(lg, WandbLogger) for lg in state["loggers"]):
+        if any(isinstance(lg, WandbLogger) for lg in built.loggers):
             import wandb
 
             # A diverged run ends as finished in W&B: its summary holds a value a sweep can rank.
@@ -151,14 +163,14 @@ def _objective_name(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
     return name or None
 
 
-def _plain_metrics(state: dict[str, Any]) -> dict[str, float]:
+def _plain_metrics(built: Built) -> dict[str, float]:
     """The last value of every scalar metric, with the loop's final counters (the last logging
     step may lie before the end)."""
-    trainer = state.get("trainer")
+    trainer = built.trainer
     if trainer is None:
         return {}
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
-    model = state.get("model")
+    model = built.model
     if isinstance(model, Counted):
         metrics.update({"progress/g_iters": float(model.g_iters), "progress/kimg": float(model.kimg)})
     return metrics
@@ -176,7 +188,7 @@ def _refresh_sweep_table() -> None:
         write_sweep_table(root)
 
 
-def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
+def _fit(cfg: DictConfig, built: Built) -> float | None:
     """Every check that can fail runs before the first training step."""
     check_settings(cfg, "train")
     ckpt_path = cfg.get("ckpt_path")
@@ -195,36 +207,39 @@ def _fit(cfg: DictConfig, state: dict[str, Any]) -> float | None:
     datamodule = build(cfg.data, "data")
     check_data_kind(cfg.model, datamodule)
     model = build(cfg.model, "model", sample_shape=list(datamodule.sample_shape),
-                  num_classes=datamodule.num_classes)
+                  num_classes=datamodule.num_classes, run_length=cfg.get("g_iters"))
     if checkpoint is not None:  # another model or other settings: refused now, not inside fit
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
         del checkpoint
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
     callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters"))]  # the loop's own unit
-    model.plan_run(cfg.get("g_iters"))
     loggers = list(build_group(cfg.get("logger"), "logger").values())
     if not isinstance(model, Counted):
         raise GanforgeError(f"model._target_={cfg.model._target_} is not a ganforge model (no g_iters/kimg counters)")
-    with config_errors("model"):  # data/model mismatches and missing weights, before the data is read
-        model.before_fit(datamodule)
+    # The one pre-flight check: data/model mismatches, optimizer settings and missing weights (the
+    # model's before the data is read; each callback's, of what it needs of data and model, after).
+    with config_errors("model"):
+        model.before_fit(datamodule, model)
     with config_errors("data"):
         datamodule.prepare_data()
         datamodule.setup("fit")
-    for name, callback in callbacks_by_name.items():  # what each needs of data and model, metric weights
+    for name, callback in callbacks_by_name.items():
         if isinstance(callback, ChecksBeforeFit):
             with config_errors(f"callbacks.{name}"):
                 callback.before_fit(datamodule, model)
     plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                plugins=[*plugins, AtomicCheckpointIO()])
-    state.update(trainer=trainer, is_global_zero=trainer.is_global_zero, model=model, loggers=loggers)
+    built.trainer, built.model, built.loggers = trainer, model, loggers
     with config_errors("config"):
         resolved = OmegaConf.to_container(cfg, resolve=True)
-    state["config"] = resolved
+    built.config = resolved
     for logger in loggers:
         logger.log_hyperparams(resolved)
-    log.info("training %s on %s for %s generator iterations; run dir %s",
-             type(model.generator).__name__, type(datamodule).__name__, cfg.get("g_iters"), cfg.paths.output_dir)
+    length = (f"{cfg.g_iters} generator iterations" if cfg.get("g_iters") is not None
+              else f"{cfg.trainer.get('max_epochs')} epochs (trainer.max_epochs)")
+    log.info("training %s on %s for %s; run dir %s", type(model.generator).__name__, type(datamodule).__name__,
+             length, cfg.paths.output_dir)
     log.info("precision %s", precision_note(str(trainer.precision), str(cfg.trainer.get("accelerator", "auto"))))
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -237,19 +252,3 @@ def precision_note(precision: str, accelerator: str) -> str:
     if precision == automatic:
         return f"{precision} (automatic: {reason})"
     return f"{precision} (set by trainer.precision; the automatic choice would be {automatic}: {reason})"
-
-
-@contextlib.contextmanager
-def user_errors_to_exit() -> Iterator[None]:
-    """Print a ``GanforgeError`` as one line on stderr and exit with status 2 (no traceback). In a
-    ``-m`` sweep the error is raised on, so Hydra marks just this job failed (an Optuna search
-    goes on within ``max_failure_rate``) instead of the exit ending the whole sweep."""
-    try:
-        yield
-    except GanforgeError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the developer's switch: the whole traceback too
-            traceback.print_exc()
-        print(f"error: {one_line(err, limit=2000)}", file=sys.stderr)
-        if in_multirun():
-            raise
-        sys.exit(2)

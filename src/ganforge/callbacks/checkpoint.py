@@ -9,7 +9,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from ganforge.errors import DivergedError
 from ganforge.files import torch_save_atomic
-from ganforge.lightning_internals import last_saved_step
+from ganforge.lightning_internals import last_saved_step, save_checkpoints_now
+from ganforge.schedules import Cadence
 
 
 class GanCheckpoint(ModelCheckpoint):
@@ -21,30 +22,25 @@ class GanCheckpoint(ModelCheckpoint):
     def __init__(self, *args: Any, every_n_g_iters: int | None = None, **kwargs: Any) -> None:
         if every_n_g_iters is not None:  # else Lightning falls back to saving at every epoch's end
             kwargs.setdefault("every_n_epochs", 0)
+        self.cadence = Cadence(every_n_g_iters, "callbacks.model_checkpoint.every_n_g_iters")
         super().__init__(*args, **kwargs)
-        if every_n_g_iters is not None and every_n_g_iters < 1:
-            raise ValueError(f"every_n_g_iters must be positive or null, got {every_n_g_iters}")
-        self.every_n_g_iters = every_n_g_iters
-        self._last_g_saved = -1
 
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
-        self._last_g_saved = pl_module.g_iters  # a resumed run does not save its starting point again
+        self.cadence.start(pl_module.g_iters, done=True)  # a resumed run does not save its starting point again
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         g = pl_module.g_iters
-        if not self.every_n_g_iters or g == self._last_g_saved or g % self.every_n_g_iters:
+        if not self.cadence.due(g):
             return
-        self._last_g_saved = g
+        self.cadence.done(g)
         if last_saved_step(self) != trainer.global_step:
-            candidates = self._monitor_candidates(trainer)
-            self._save_topk_checkpoint(trainer, candidates)
-            self._save_last_checkpoint(trainer, candidates)
+            save_checkpoints_now(self, trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.save_last and last_saved_step(self) != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            save_checkpoints_now(self, trainer, top_k=False)
         else:
             super().on_train_end(trainer, pl_module)
 

@@ -37,8 +37,8 @@ def last_good_checkpoint(trainer: L.Trainer) -> str:
 
 
 class DivergenceGuard(L.Callback):
-    """Checks what the module logged on each logging step (``CountedModule.logged``: no extra
-    GPU sync on the other steps) and the weights of every checkpoint before it is written."""
+    """Checks what the training step logged (its ``outputs``, on logging steps only: no extra GPU
+    sync on the other steps) and the weights of every checkpoint before it is written."""
 
     def __init__(self, policy: str = "stop") -> None:
         if policy not in POLICIES:
@@ -47,10 +47,9 @@ class DivergenceGuard(L.Callback):
         self.warned = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        logged, pl_module.logged = pl_module.logged, None
-        if not logged:
+        if not outputs:
             return
-        bad = non_finite({k: v for k, v in logged.items() if k.startswith("train/")})
+        bad = non_finite({k: v for k, v in outputs.items() if k.startswith("train/")})
         # Under DDP every rank stops together when any rank's losses broke (one reduce, logging steps only).
         if trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
             shown = ", ".join(f"{k.removeprefix('train/')}={v:.4g}" for k, v in bad.items()) or "on another rank"

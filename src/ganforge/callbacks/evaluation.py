@@ -22,19 +22,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ganforge.callbacks.publish import publish
-from ganforge.errors import GanforgeError
+from ganforge.errors import SettingError
 from ganforge.metrics.images import ImageMetrics
-from ganforge.metrics.scoring import (
-    batch_size_for,
-    build_extractor,
-    metrics_against,
-    real_count,
-    reference_features,
-    resolve_split,
-    sample_count,
-    score_generator,
-)
+from ganforge.metrics.scoring import Scorer
 from ganforge.reporting import counting
+from ganforge.schedules import Cadence
 from ganforge.surfaces import ImageReference, NoiseToSamples, require
 
 log = logging.getLogger(__name__)
@@ -44,14 +36,12 @@ class Evaluation(L.Callback):
     def __init__(self, metrics: DictConfig | dict, dirpath: str, every_kimg: float | None = 500.0,
                  save_best: bool = True) -> None:
         self.cfg = OmegaConf.create(metrics) if isinstance(metrics, dict) else metrics
-        if every_kimg is not None and every_kimg <= 0:
-            raise GanforgeError(f"callbacks.evaluation.every_kimg must be positive or null, got {every_kimg}")
-        self.dirpath, self.every_kimg, self.save_best = Path(dirpath), every_kimg, save_best
+        self.scorer: Scorer | None = None
+        self.cadence = Cadence(every_kimg, "callbacks.evaluation.every_kimg")  # by kimg, restored on resume
+        self.dirpath, self.save_best = Path(dirpath), save_best
         self.extractor: torch.nn.Module | None = None
         self.metrics: ImageMetrics | None = None
         self.enabled = False
-        self.next_kimg = every_kimg
-        self.last_images_seen = -1
         self.best_fid = math.inf
         self.best_at = (math.nan, -1)  # (kimg, generator iterations) of best_fid
         self.latest: dict[str, float] = {}
@@ -64,20 +54,13 @@ class Evaluation(L.Callback):
         fix = "2-D runs take callbacks=points, or turn image metrics off with callbacks.evaluation=null"
         require(datamodule, ImageReference, "image data with reference images", fix)
         if len(datamodule.sample_shape) != 3:
-            raise ValueError(f"needs images, and {type(datamodule).__name__} yields samples of shape "
+            raise SettingError(f"needs images, and {type(datamodule).__name__} yields samples of shape "
                              f"{tuple(datamodule.sample_shape)}; {fix}")
         require(model, NoiseToSamples, "a model that generates images from noise", fix)
-        split = self.real_split(datamodule)
-        datamodule.check_reference_split(split)
-        cpu = torch.device("cpu")  # a bad count or batch size stops the run here, not at the first evaluation
-        sample_count(self.cfg, cpu)
-        real_count(self.cfg, cpu)
-        batch_size_for(self.cfg, cpu)
-        self.extractor = build_extractor(self.cfg)
-        self.enabled = self.extractor is not None
-
-    def real_split(self, datamodule: Any) -> str:
-        return resolve_split(self.cfg.real_split, tuple(datamodule.reference_splits))
+        self.scorer = Scorer(self.cfg)  # a bad count or batch size stops the run here, not at the first evaluation
+        self.split = self.scorer.split(datamodule)
+        self.extractor = self.scorer.extractor
+        self.enabled = self.scorer.enabled
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.enabled:
@@ -89,10 +72,9 @@ class Evaluation(L.Callback):
         computes and caches; the other ranks read the cache after the barrier."""
         if self.metrics is None:
             device, dm = trainer.strategy.root_device, trainer.datamodule
-            split = self.real_split(dm)
 
             def compute() -> ImageMetrics:
-                return metrics_against(reference_features(dm, split, self.cfg, self.extractor, device)[0], self.cfg)
+                return self.scorer.reference(dm, self.split, device)[0]
 
             if trainer.is_global_zero:
                 self.metrics = compute()
@@ -122,13 +104,11 @@ class Evaluation(L.Callback):
 
     # ---- during training ---------------------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.enabled and self.next_kimg is not None and pl_module.kimg >= self.next_kimg:
-            self.next_kimg = (math.floor(pl_module.kimg / self.every_kimg) + 1) * self.every_kimg
-            if self.ready(pl_module):
-                self.evaluate(trainer, pl_module)
+        if self.enabled and self.cadence.due(pl_module.kimg) and self.ready(pl_module):
+            self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.enabled and pl_module.images_seen != self.last_images_seen and self.ready(pl_module):
+        if self.enabled and self.cadence.due_at_end(pl_module.kimg) and self.ready(pl_module):
             self.evaluate(trainer, pl_module)
 
     @staticmethod
@@ -139,20 +119,19 @@ class Evaluation(L.Callback):
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         assert self.extractor is not None
         reference = self.reference(trainer)
-        self.last_images_seen = pl_module.images_seen
+        self.cadence.done(pl_module.kimg)
         started = time.perf_counter()
         device = pl_module.device
-        total = sample_count(self.cfg, device)
+        total = self.scorer.num_samples(device)
         world, rank = trainer.world_size, trainer.global_rank
         local = math.ceil(total / world)
         # Own RNG (not the global one), so evaluating never changes the training trajectory.
         rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
         what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
         with counting(local, what, enabled=trainer.is_global_zero) as advance:
-            scores = score_generator(lambda n: pl_module.sample(n, rng), local, reference, self.extractor,
-                                     batch_size_for(self.cfg, device), device, advance,
-                                     gather=lambda values: self._gather(pl_module, values)[:total],
-                                     precision=str(trainer.precision))
+            scores = self.scorer.score(lambda n: pl_module.sample(n, rng), local, reference, device, advance,
+                                       gather=lambda values: self._gather(pl_module, values)[:total],
+                                       precision=str(trainer.precision))
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
         fid = scores["fid"]
         improved = math.isfinite(fid) and fid < self.best_fid
@@ -183,12 +162,14 @@ class Evaluation(L.Callback):
 
     # ---- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"best_fid": self.best_fid, "best_at": list(self.best_at), "next_kimg": self.next_kimg,
-                "last_images_seen": self.last_images_seen}
+        last = self.cadence.last
+        return {"best_fid": self.best_fid, "best_at": list(self.best_at), "next_kimg": self.cadence.next,
+                "last_images_seen": -1 if last is None else round(last * 1000)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_fid = float(state_dict.get("best_fid", math.inf))
         kimg, g_iters = state_dict.get("best_at", (math.nan, -1))  # checkpoints before it was saved: unknown
         self.best_at = (float(kimg), int(g_iters))
-        self.next_kimg = state_dict.get("next_kimg", self.next_kimg)
-        self.last_images_seen = int(state_dict.get("last_images_seen", -1))
+        self.cadence.next = state_dict.get("next_kimg", self.cadence.next)
+        seen = int(state_dict.get("last_images_seen", -1))
+        self.cadence.last = None if seen < 0 else seen / 1000.0

@@ -10,13 +10,14 @@ import torch
 
 from ganforge.callbacks.publish import publish
 from ganforge.metrics.modes import mode_metrics
+from ganforge.schedules import Cadence
 from ganforge.surfaces import GaussianMixture, NoiseToSamples, require
 
 
 class ModeCoverage(L.Callback):
     def __init__(self, every_n_g_iters: int = 1000, num_samples: int = 2500, threshold: float = 3.0) -> None:
-        self.every, self.num_samples, self.threshold = every_n_g_iters, num_samples, threshold
-        self._last = -1
+        self.cadence = Cadence(every_n_g_iters, "callbacks.modes.every_n_g_iters")
+        self.num_samples, self.threshold = num_samples, threshold
         self.latest: dict[str, float] = {}
 
     def before_fit(self, datamodule: object, model: object) -> None:
@@ -24,17 +25,19 @@ class ModeCoverage(L.Callback):
         require(datamodule, GaussianMixture, "2-D mixture data (data=ring8 or data=grid25)", fix)
         require(model, NoiseToSamples, "a model that generates samples from noise", fix)
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.cadence.start(pl_module.g_iters)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_iters
-        if g != self._last and g > 0 and g % self.every == 0:
+        if self.cadence.due(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if pl_module.g_iters != self._last:
+        if self.cadence.due_at_end(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
-        self._last = pl_module.g_iters
+        self.cadence.done(pl_module.g_iters)
         dm = trainer.datamodule
         mixture = dm.mixture_means, dm.mixture_std
         generator = torch.Generator(device="cpu").manual_seed(pl_module.g_iters)

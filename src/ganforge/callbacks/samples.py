@@ -9,9 +9,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
 
-from ganforge.media import log_final_tables, log_image_file, scatter_png
+from ganforge.media import log_final_tables, log_image_file, save_grid, scatter_png
+from ganforge.schedules import Cadence
 from ganforge.surfaces import LabelledData, NoiseToSamples, require
 
 
@@ -19,27 +19,27 @@ class SampleGrid(L.Callback):
     """Renders ``pl_module.generate_fixed()`` after the first generator iteration, every
     ``every_n_g_iters`` and when training ends."""
 
-    def __init__(self, dirpath: str, every_n_g_iters: int = 200, nrow: int | None = None) -> None:
-        if every_n_g_iters < 1:
-            raise ValueError(f"every_n_g_iters must be positive, got {every_n_g_iters}")
-        self.dirpath, self.every, self.nrow = Path(dirpath), every_n_g_iters, nrow
-        self._last_rendered = -1
+    def __init__(self, dirpath: str, every_n_g_iters: int | None = 200, nrow: int | None = None) -> None:
+        self.cadence = Cadence(every_n_g_iters, "callbacks.samples.every_n_g_iters", first=1)
+        self.dirpath, self.nrow = Path(dirpath), nrow
         self._real_points: Tensor | None = None
 
     def before_fit(self, datamodule: object, model: object) -> None:
         require(model, NoiseToSamples, "a model that generates samples from noise",
                 "super-resolution runs take callbacks=super_resolution (LR|bicubic|SR|HR panels instead)")
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.cadence.start(pl_module.g_iters)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._real_points is None and batch[0].ndim == 2:
             self._real_points = batch[0][:2000].detach().float().cpu()
-        g = pl_module.g_iters
-        if g != self._last_rendered and g > 0 and (g == 1 or g % self.every == 0):
+        if self.cadence.due(pl_module.g_iters):
             self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
         samples = pl_module.generate_fixed().cpu()  # the final grid and the final tables share it
-        if pl_module.g_iters != self._last_rendered:
+        if self.cadence.due_at_end(pl_module.g_iters):
             self.render(trainer, pl_module, samples)
         if trainer.is_global_zero:
             labels = pl_module.fixed_labels.cpu() if pl_module.conditional else None
@@ -48,7 +48,7 @@ class SampleGrid(L.Callback):
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule, samples: Tensor | None = None) -> Path | None:
         g = pl_module.g_iters
-        self._last_rendered = g
+        self.cadence.done(g)
         if samples is None:
             samples = pl_module.generate_fixed().cpu()  # every rank computes; only rank 0 writes
         if not trainer.is_global_zero:
@@ -57,7 +57,7 @@ class SampleGrid(L.Callback):
         path = self.dirpath / f"g{g:07d}.png"
         if samples.ndim == 4:
             nrow = self.nrow or pl_module.grid_columns
-            save_image(make_grid(samples, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2), path)
+            save_grid(samples, path, nrow)
         else:
             real = self._real_points if self._real_points is not None else torch.empty(0, 2)
             scatter_png(real, samples, path, f"{g} generator iterations")

@@ -14,11 +14,12 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
 from ganforge.callbacks.publish import publish
-from ganforge.media import log_image_file
+from ganforge.media import image_grid, log_image_file
 from ganforge.metrics.sr import psnr_ssim_y
+from ganforge.schedules import Cadence
 from ganforge.surfaces import PairedImages, SuperResolver, require
 
 log = logging.getLogger(__name__)
@@ -42,17 +43,15 @@ def panel(lr: Tensor, bicubic: Tensor, sr: Tensor, hr: Tensor, scale: int) -> Te
     """One row: LR nearest-upscaled | bicubic | SR | HR, in [0, 1]."""
     nearest = torch.nn.functional.interpolate(lr, scale_factor=scale, mode="nearest")
     row = torch.cat([nearest, bicubic, sr, hr]).clamp(-1, 1)
-    return make_grid(row, nrow=4, padding=2, normalize=True, value_range=(-1, 1))
+    return image_grid(row, nrow=4)
 
 
 class SRValidation(L.Callback):
     def __init__(self, dirpath: str, every_n_g_iters: int = 500, num_panels: int = 4, lpips: bool = True) -> None:
-        if every_n_g_iters < 1:
-            raise ValueError(f"every_n_g_iters must be positive, got {every_n_g_iters}")
-        self.dirpath, self.every, self.num_panels, self.use_lpips = Path(dirpath), every_n_g_iters, num_panels, lpips
+        self.cadence = Cadence(every_n_g_iters, "callbacks.sr_validation.every_n_g_iters")
+        self.dirpath, self.num_panels, self.use_lpips = Path(dirpath), num_panels, lpips
         self.lpips: torch.nn.Module | None = None
         self.baseline: dict[str, float] | None = None
-        self._last = -1
         self.latest: dict[str, float] = {}
 
     def before_fit(self, datamodule: object, model: object) -> None:
@@ -64,13 +63,15 @@ class SRValidation(L.Callback):
         if self.use_lpips and self.lpips is None:
             self.lpips = build_lpips()
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.cadence.start(pl_module.g_iters)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        g = pl_module.g_iters
-        if g != self._last and g % self.every == 0:
+        if self.cadence.due(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if pl_module.g_iters != self._last:
+        if self.cadence.due_at_end(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def score(self, out: Tensor, hr: Tensor, border: int) -> dict[str, float]:
@@ -84,7 +85,7 @@ class SRValidation(L.Callback):
     @torch.no_grad()
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         """Scores averaged over the validation images (each image scored at its own size)."""
-        self._last = pl_module.g_iters
+        self.cadence.done(pl_module.g_iters)
         pairs = trainer.datamodule.val_pairs
         names = trainer.datamodule.val_names
         scale, device = pl_module.scale, pl_module.device
@@ -101,7 +102,7 @@ class SRValidation(L.Callback):
             if i < self.num_panels and trainer.is_global_zero:
                 self.dirpath.mkdir(parents=True, exist_ok=True)
                 path = self.dirpath / f"g{pl_module.g_iters:07d}_{names[i]}.png"
-                save_image(panel(lr, bicubic, sr, hr, scale).cpu(), path)
+                save_image(panel(lr, bicubic, sr, hr, scale), path)
                 log_image_file(trainer, f"val/panel_{names[i]}", path, pl_module)
         metrics = {f"val/{k}": v for k, v in totals.items()}
         if self.baseline is None:
@@ -116,8 +117,9 @@ class SRValidation(L.Callback):
         return metrics
 
     def state_dict(self) -> dict:
-        return {"baseline": self.baseline, "last": self._last}
+        return {"baseline": self.baseline, "last": -1 if self.cadence.last is None else self.cadence.last}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.baseline = state_dict.get("baseline")
-        self._last = int(state_dict.get("last", -1))
+        last = int(state_dict.get("last", -1))
+        self.cadence.last = None if last < 0 else last

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, SettingError
 
 
 def uint8_to_unit(x: Tensor) -> Tensor:
@@ -43,7 +43,7 @@ class InMemoryBatches:
         world_size: int = 1,
     ) -> None:
         if len(samples) != len(labels):
-            raise ValueError(f"{len(samples)} samples but {len(labels)} labels")
+            raise SettingError(f"{len(samples)} samples but {len(labels)} labels")
         per_rank = len(samples) // world_size
         if per_rank < batch_size:
             raise GanforgeError(

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, SettingError
 
 
 class WeightsUnavailableError(GanforgeError):
@@ -38,7 +38,7 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     if images.shape[1] != 3:
-        raise ValueError(f"image metrics need 1- or 3-channel images, got {images.shape[1]} channels")
+        raise SettingError(f"image metrics need 1- or 3-channel images, got {images.shape[1]} channels")
     return images
 
 

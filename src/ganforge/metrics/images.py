@@ -24,6 +24,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from ganforge.errors import SettingError
 from ganforge.files import torch_save_atomic
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class ImageMetrics:
     def __init__(self, real_features: Tensor, kid_subsets: int = 100, kid_subset_size: int = 1000,
                  pr_k: int = 3) -> None:
         if real_features.ndim != 2 or len(real_features) < 2:
-            raise ValueError(f"need at least 2 real feature vectors, got shape {tuple(real_features.shape)}")
+            raise SettingError(f"need at least 2 real feature vectors, got shape {tuple(real_features.shape)}")
         self.real = real_features.float()
         self.kid_subsets, self.kid_subset_size, self.pr_k = kid_subsets, kid_subset_size, pr_k
         identity = Precomputed(self.real.shape[1])
@@ -83,7 +84,7 @@ class ImageMetrics:
         which = set(which)
         fake = fake_features.float().cpu()
         if fake.ndim != 2 or fake.shape[1] != self.real.shape[1] or len(fake) < 2:
-            raise ValueError(f"fake features must be (N >= 2, {self.real.shape[1]}), got {tuple(fake.shape)}")
+            raise SettingError(f"fake features must be (N >= 2, {self.real.shape[1]}), got {tuple(fake.shape)}")
         out: dict[str, float] = {}
         if "fid" in which:
             self.fid.reset()  # keeps the real statistics

@@ -14,12 +14,14 @@ import math
 import torch
 from torch import Tensor
 
+from ganforge.errors import SettingError
+
 
 def mode_metrics(points: Tensor, means: Tensor, std: float, threshold: float = 3.0) -> dict[str, float]:
     """``modes`` (captured count), ``hq_ratio`` (share of high-quality points) and ``reverse_kl``."""
     points, means = points.detach().float().cpu(), means.float().cpu()
     if points.ndim != 2 or points.shape[1] != means.shape[1] or len(points) == 0:
-        raise ValueError(f"points must be (N, {means.shape[1]}) with N > 0, got {tuple(points.shape)}")
+        raise SettingError(f"points must be (N, {means.shape[1]}) with N > 0, got {tuple(points.shape)}")
     dist = torch.cdist(points, means)
     nearest_dist, nearest = dist.min(dim=1)
     high_quality = nearest_dist <= threshold * std

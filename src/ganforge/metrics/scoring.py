@@ -129,3 +129,51 @@ def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference
 
 def finite_or_none(scores: dict[str, float]) -> dict[str, Any]:
     return {k: (v if math.isfinite(v) else None) for k, v in scores.items()}
+
+
+class Scorer:
+    """Scoring as both the training callback and ``evaluate.py`` do it, set up once from the
+    ``metrics`` config: the settings read and checked here (a bad count or batch size stops a run
+    before any work), the extractor built (its weights loaded), then ``split`` -> ``reference`` ->
+    ``score``. Counts and batch sizes left null take the default of the device they run on."""
+
+    def __init__(self, metrics: DictConfig | dict, required: bool | None = None) -> None:
+        cfg = OmegaConf.create(metrics) if isinstance(metrics, dict) else metrics
+        if required is not None:
+            cfg = OmegaConf.merge(cfg, {"required": required})
+        cpu = torch.device("cpu")
+        sample_count(cfg, cpu), real_count(cfg, cpu), batch_size_for(cfg, cpu)  # refused here when out of range
+        self.cfg = cfg
+        self.requested_split = str(cfg.real_split)
+        self.extractor = build_extractor(cfg)
+
+    @property
+    def enabled(self) -> bool:
+        """False when the extractor's weights are missing and ``metrics.required`` is false."""
+        return self.extractor is not None
+
+    def num_samples(self, device: torch.device | str) -> int:
+        return sample_count(self.cfg, torch.device(device))
+
+    def batch_size(self, device: torch.device | str) -> int:
+        return batch_size_for(self.cfg, device)
+
+    def split(self, datamodule: Any) -> str:
+        """The reference split for this data (``auto``: test where there is one), checked."""
+        split = resolve_split(self.requested_split, tuple(datamodule.reference_splits))
+        datamodule.check_reference_split(split)
+        return split
+
+    def reference(self, datamodule: Any, split: str, device: torch.device) -> tuple[ImageMetrics, str, int]:
+        """The metrics against the real images of ``split`` (cached features), with their key and count."""
+        assert self.extractor is not None
+        features, key, count = reference_features(datamodule, split, self.cfg, self.extractor, device)
+        return metrics_against(features, self.cfg), key, count
+
+    def score(self, sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
+              device: torch.device | str, progress: Callable[[int], None] | None = None,
+              gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+              precision: str = "32-true") -> dict[str, float]:
+        assert self.extractor is not None
+        return score_generator(sample, count, reference, self.extractor, self.batch_size(device), device, progress,
+                               gather, precision)

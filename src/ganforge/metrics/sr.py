@@ -9,6 +9,8 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from ganforge.errors import SettingError
+
 BT601_Y = (65.481, 128.553, 24.966)  # RGB in [0, 1] -> Y in [16, 235]
 
 
@@ -34,7 +36,7 @@ def shave(x: Tensor, border: int) -> Tensor:
 def psnr_ssim_y(sr: Tensor, hr: Tensor, border: int) -> tuple[Tensor, Tensor]:
     """Per-image PSNR (dB) and SSIM on Y, borders shaved; sr and hr in [-1, 1], same shape."""
     if sr.shape != hr.shape:
-        raise ValueError(f"sr {tuple(sr.shape)} and hr {tuple(hr.shape)} differ in shape")
+        raise SettingError(f"sr {tuple(sr.shape)} and hr {tuple(hr.shape)} differ in shape")
     y_sr, y_hr = shave(rgb_to_y(sr.float()), border), shave(rgb_to_y(hr.float()), border)
     psnr = peak_signal_noise_ratio(y_sr, y_hr, data_range=255.0, reduction="none", dim=(1, 2, 3))
     ssim = structural_similarity_index_measure(y_sr, y_hr, data_range=255.0, reduction="none")

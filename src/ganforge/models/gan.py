@@ -1,9 +1,8 @@
-"""The one training loop for GANs that map noise (and optionally a class label) to samples.
-
-Manual optimization: each batch is one ``discriminator_step``; every ``n_critic``-th batch is
-also one ``generator_step`` (both built on ``AdversarialModule``, which SRGAN shares). The run's
-length is counted in generator iterations (``progress/g_iters``) and ``progress/kimg`` (thousands
-of real images shown to the discriminator, all ranks together).
+"""The GAN model: noise (and optionally a class label) to samples, every variant from vanilla
+GAN to WGAN-GP, SNGAN and PacGAN as settings of this one class, trained by the one loop
+(``ganforge.models.loop``) with the ``FromNoise`` task. The run's length is counted in generator
+iterations (``progress/g_iters``) and ``progress/kimg`` (thousands of real images shown to the
+discriminator, all ranks together).
 
 The surface used by callbacks and evaluation: ``generate``, ``sample``, ``generate_fixed``, ``sample_shape``,
 ``num_classes``, ``conditional``, ``kimg`` and the ``g_iters``/``images_seen`` counters
@@ -24,10 +23,11 @@ from torch.optim.swa_utils import AveragedModel
 from ganforge.augment import DiffAugment
 from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
-from ganforge.models.adversarial import AdversarialModule
-from ganforge.models.state import plain
+from ganforge.models.checkpoints import plain
+from ganforge.models.loop import AdversarialLoop
+from ganforge.models.tasks import FromNoise
 from ganforge.penalties import get_penalty
-from ganforge.schedules import LinearDecay, check_warmup, critic_steps_at
+from ganforge.schedules import LinearDecay, check_warmup
 
 
 class EmaWithWarmup:
@@ -52,7 +52,7 @@ class EmaWithWarmup:
         torch._foreach_lerp_(averaged, current, 1.0 - decay)
 
 
-class GAN(AdversarialModule):
+class GAN(AdversarialLoop):
     """Generator + discriminator built from configs, an adversarial loss chosen by name,
     ``n_critic`` discriminator steps per generator step, and options any variant can switch on:
     penalties by name and weight (gradient penalty, R1, drift), critic weight clipping,
@@ -71,7 +71,7 @@ class GAN(AdversarialModule):
         loss: str = "non_saturating",
         loss_kwargs: dict | None = None,
         penalties: dict | None = None,
-        clip_weights: float | None = None,
+        clip_value: float | None = None,
         augment: Sequence[str] = (),
         n_critic: int = 1,
         critic_warmup: dict | None = None,
@@ -82,20 +82,17 @@ class GAN(AdversarialModule):
         channels_last: bool = True,
         compile: bool = False,
         reuse_fake: bool = False,
+        run_length: int | None = None,
     ) -> None:
-        super().__init__()
-        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(run_length)
+        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__", "run_length")}
         hparams["sample_shape"] = [int(s) for s in sample_shape]
         hparams["augment"] = list(augment)
         self.save_hyperparameters(hparams)
-        self.automatic_optimization = False
         if n_critic < 1:
             raise GanforgeError(f"model.n_critic must be at least 1, got {n_critic}")
-        try:
-            self.critic_warmup = check_warmup(hparams["critic_warmup"])
-        except ValueError as err:
-            raise GanforgeError(str(err)) from None
-        self.critic_steps = 0  # critic steps since the last generator step
+        self.critic_warmup = check_warmup(hparams["critic_warmup"])
+        self.n_critic = int(n_critic)
         if conditional and num_classes == 0:
             raise GanforgeError("this model is conditional (model.conditional=true) but the data has no class "
                                 "labels; choose a labelled dataset (mnist, fashion_mnist, cifar10) or an "
@@ -112,9 +109,9 @@ class GAN(AdversarialModule):
         self.loss = get_loss(loss, **(loss_kwargs or {}))
         self.penalties = {name: (get_penalty(name), float(weight)) for name, weight in (penalties or {}).items()
                           if weight}
-        if clip_weights is not None and clip_weights <= 0:
-            raise GanforgeError(f"model.clip_weights must be positive or null, got {clip_weights}")
-        self.clip_value = clip_weights
+        if clip_value is not None and clip_value <= 0:
+            raise GanforgeError(f"model.clip_value must be positive or null, got {clip_value}")
+        self.clip_value = clip_value
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:
             raise GanforgeError("model.augment (DiffAugment) works on images only; set model.augment=[] for 2-D data")
@@ -125,7 +122,6 @@ class GAN(AdversarialModule):
         packed_shape = (self.sample_shape[0] * pack, *self.sample_shape[1:])
         self.discriminator = instantiate(
             hparams["discriminator"], sample_shape=packed_shape, num_classes=label_classes)
-        self.ema = None
         if ema_decay is not None:
             self.ema_rule = EmaWithWarmup(ema_decay)
             # Weights are averaged; buffers (BatchNorm's running statistics) are statistics of the
@@ -140,6 +136,10 @@ class GAN(AdversarialModule):
         self.register_buffer("fixed_z", torch.randn(num_fixed_samples, z_dim, generator=fixed))
         labels = torch.arange(num_fixed_samples) // self.grid_columns % max(num_classes, 1)
         self.register_buffer("fixed_labels", labels)
+        self.task = self.make_task()
+
+    def make_task(self) -> FromNoise:
+        return FromNoise(self)
 
     # ---- the surface for callbacks and evaluation (surfaces.NoiseToSamples) -----------------
     @property
@@ -164,7 +164,7 @@ class GAN(AdversarialModule):
         net.eval()
         try:
             y = labels.to(self.device) if self.conditional else None
-            return self.generate_with(net, z.to(self.device), y, **self.net_args()).float()
+            return self.task.bind(net)(z.to(self.device), y).float()
         finally:
             net.train(was_training)
 
@@ -179,10 +179,6 @@ class GAN(AdversarialModule):
     def generate_fixed(self) -> Tensor:
         """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""
         return self.generate(self.fixed_z, self.fixed_labels)
-
-    def critic_steps_now(self) -> int:
-        """Critic steps the current generator iteration takes (``n_critic``, or WGAN's warm-up)."""
-        return critic_steps_at(self.g_iters, self.hparams.n_critic, self.critic_warmup)
 
     # ---- training ----------------------------------------------------------------------------
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
@@ -207,7 +203,7 @@ class GAN(AdversarialModule):
             self.generator.compile()
             self.discriminator.compile()
 
-    def _prepare(self, x: Tensor) -> Tensor:
+    def prepare_real(self, x: Tensor) -> Tensor:
         if self.hparams.channels_last and x.ndim == 4 and x.is_cuda:
             return x.contiguous(memory_format=torch.channels_last)
         return x
@@ -219,18 +215,9 @@ class GAN(AdversarialModule):
         if ema_buffers:
             torch._foreach_copy_(ema_buffers, list(self.generator.buffers()))
 
-    def net_args(self) -> dict[str, Any]:
-        """Arguments both nets take besides their inputs at the current point of training (none
-        here; ProGAN: ``stage`` and ``alpha``). A training step reads them once, at its start."""
-        return {}
-
-    def generate_with(self, net: torch.nn.Module, z: Tensor, y: Tensor | None, **net_args: Any) -> Tensor:
-        """Every generator call goes through here."""
-        return net(z, y, **net_args)
-
-    def before_fit(self, datamodule: Any) -> None:
+    def before_fit(self, datamodule: Any, model: Any) -> None:
         """The data's batch must split into PacGAN groups."""
-        super().before_fit(datamodule)
+        super().before_fit(datamodule, model)
         batch = getattr(datamodule, "batch_size", None)
         if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
             raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
@@ -249,49 +236,3 @@ class GAN(AdversarialModule):
 
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
-
-    def generator_step(self, n: int, y: Tensor | None, fake: Tensor | None = None, **net_args: Any) -> dict[str, Any]:
-        """One generator iteration: ``loss.generator`` on ``n`` fresh samples (or on ``fake``, the
-        critic's batch with its graph, under ``reuse_fake``), then the EMA update."""
-        def adversarial_loss() -> tuple[Tensor, dict[str, Any]]:
-            generated = fake if fake is not None else self.generate_with(self.generator, self.noise(n), y, **net_args)
-            return self.loss.generator(self.discriminate(generated, y, **net_args).float()), {}
-
-        metrics = self.generator_update(adversarial_loss)
-        if self.ema is not None:
-            self.update_ema()
-        return metrics
-
-    def adversarial_step(self, real: Tensor, y: Tensor | None, **net_args: Any) -> dict[str, Any]:
-        """One batch of real samples: a discriminator step against as many generated ones, and a
-        generator step when the critic has taken its ``n_critic`` steps. Returns the statistics."""
-        n = real.shape[0]
-        generator_due = self.critic_steps + 1 >= self.critic_steps_now()
-        # reuse_fake: the generator step trains on the critic's batch (pytorch/examples' DCGAN
-        # recipe), generated once with its graph instead of twice.
-        reuse = self.hparams.reuse_fake and generator_due
-        with torch.set_grad_enabled(reuse):
-            fake = self.generate_with(self.generator, self.noise(n), y, **net_args)
-        metrics = self.discriminator_step(real, fake.detach(), y, **net_args)
-        self.count_batch(n)
-        self.critic_steps += 1
-        if generator_due:
-            self.critic_steps = 0
-            metrics.update(self.generator_step(n, y, fake if reuse else None, **net_args))
-        if self.critic_warmup:
-            metrics["progress/n_critic"] = float(self.critic_steps_now())
-        return metrics
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, labels = batch
-        metrics = self.adversarial_step(self._prepare(real), labels if self.conditional else None, **self.net_args())
-        self.log_step(metrics, batch_size=real.shape[0])
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["counters"]["critic_steps"] = self.critic_steps
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        counters = checkpoint.get("counters", {})  # before critic_steps was saved: a fixed n_critic
-        self.critic_steps = int(counters.get("critic_steps", self.d_steps % self.hparams.n_critic))

@@ -10,6 +10,7 @@ import torch
 
 from ganforge.errors import GanforgeError, config_errors
 from ganforge.files import open_checkpoint
+from ganforge.models.checkpoints import saved_class, saved_hparams
 from ganforge.surfaces import NoiseToSamples
 
 
@@ -18,15 +19,19 @@ def load_module(path: str | Path, device: torch.device | str = "cpu") -> L.Light
     mode on ``device``. Checkpoints hold plain data, so this loads with ``weights_only=True``."""
     path = Path(path).expanduser()
     checkpoint = open_checkpoint(path)
-    module_name, _, class_name = checkpoint.get("ganforge_class", "ganforge.models.gan.GAN").rpartition(".")
+    module_name, _, class_name = saved_class(checkpoint).rpartition(".")
     if not module_name.startswith("ganforge."):
         raise GanforgeError(f"ckpt_path={path} names the class {module_name}.{class_name}, not a ganforge model")
     with config_errors(f"ckpt_path={path}"):
         cls = getattr(importlib.import_module(module_name), class_name)
+        hparams = saved_hparams(checkpoint)  # in today's spelling
         # Starting weights from another checkpoint (SRGAN's generator_ckpt) are replaced by these anyway.
-        overrides = {"generator_ckpt": None} if "generator_ckpt" in checkpoint["hyper_parameters"] else {}
-        module = cls.load_from_checkpoint(path, map_location=device, weights_only=True, **overrides)
-    return module.eval()  # on_load_checkpoint restored the counters (g_iters, images_seen)
+        if "generator_ckpt" in hparams:
+            hparams["generator_ckpt"] = None
+        module = cls(**hparams)
+        module.on_load_checkpoint(checkpoint)  # the counters (g_iters, images_seen)
+        module.load_state_dict(checkpoint["state_dict"])
+    return module.to(device).eval()
 
 
 def require_noise_model(module: L.LightningModule, script: str) -> None:

@@ -1,5 +1,5 @@
-"""Progressive growing GAN (Karras et al. 2018): its own LightningModule because resolution,
-batch size and the active layers change during training.
+"""Progressive growing GAN (Karras et al. 2018): ``GAN`` with growing nets and the ``Growth`` task,
+because resolution, batch size and the active layers change during training.
 
 The stage and fade-in ``alpha`` are a function of the real images shown so far (kimg), so a run
 stopped anywhere, mid-fade included, resumes at the same stage and alpha from its counters.
@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ganforge.errors import GanforgeError
 from ganforge.models.gan import GAN
+from ganforge.models.tasks import Growth
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class GrowthSchedule:
 
 
 class ProGAN(GAN):
-    """``GAN``'s optimizers, loss, penalties, EMA and checkpointing, with growing nets.
+    """``GAN``'s optimizers, loss, penalties, EMA and checkpointing, with growing nets; the stage and
+    alpha are bound into the nets by the ``Growth`` task.
 
     ``batch_sizes`` maps a resolution to its batch size (missing sizes use the data's batch);
     a size larger than the data's batch is refused before training."""
@@ -71,15 +73,14 @@ class ProGAN(GAN):
         self.batch_sizes = self.hparams.batch_sizes
         self.final_resolution = int(self.sample_shape[-1])
 
+    def make_task(self) -> Growth:
+        return Growth(self)
+
     # ---- growth ------------------------------------------------------------------------------
     @property
     def stage_alpha(self) -> tuple[int, float]:
         """The stage and fade-in alpha at the current kimg."""
         return self.schedule.at(self.kimg)
-
-    def net_args(self) -> dict[str, Any]:
-        stage, alpha = self.stage_alpha
-        return {"stage": stage, "alpha": alpha}
 
     @staticmethod
     def stage_resolution(stage: int) -> int:
@@ -104,23 +105,6 @@ class ProGAN(GAN):
             raise GanforgeError(f"model.batch_sizes {too_big} exceed data.batch_size={available}; raise "
                                 "data.batch_size to the largest per-resolution batch")
 
-    def at_stage(self, batch: tuple[Tensor, Tensor], stage: int, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
-        """The stage's batch size, average-pooled from the stored size to the stage's resolution
-        (on the device; the datamodule's own batch-transfer hook has already scaled to [-1, 1]).
-        During a fade the reals are faded like the nets (the official ``process_reals``):
-        ``lerp(upsample(downsample(x)), x, alpha)``, so the critic never compares sharp reals
-        with half-grown fakes."""
-        real, labels = batch
-        n = self.stage_batch_size(stage, real.shape[0])
-        real, labels = real[:n], labels[:n]
-        size = self.stage_resolution(stage)
-        if real.shape[-1] != size:
-            real = F.adaptive_avg_pool2d(real, size)
-        if stage > 0 and alpha < 1.0:
-            coarse = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="nearest")
-            real = torch.lerp(coarse, real, alpha)
-        return real, labels
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["counters"]["optimizer_stage"] = self.optimizer_stage
@@ -137,18 +121,3 @@ class ProGAN(GAN):
         if images.shape[-1] != self.final_resolution:
             images = F.interpolate(images, size=self.final_resolution, mode="nearest")
         return images
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """The shared adversarial step at the stage and alpha of this step's start, passed to
-        both nets explicitly (the counters move inside the step)."""
-        stage, alpha = self.stage_alpha
-        if stage != self.optimizer_stage:
-            if self.hparams.reset_optimizers_per_stage:  # the official reset_opt_for_new_lod
-                for optimizer in self.optimizers():
-                    optimizer.optimizer.state.clear()
-            self.optimizer_stage = stage
-        real, _ = self.at_stage(batch, stage, alpha)
-        metrics = self.adversarial_step(self._prepare(real), None, stage=stage, alpha=alpha)
-        metrics.update({"progress/stage": float(stage), "progress/alpha": float(alpha),
-                        "progress/resolution": float(self.stage_resolution(stage))})
-        self.log_step(metrics, batch_size=real.shape[0])

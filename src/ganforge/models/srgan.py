@@ -1,5 +1,5 @@
-"""SRGAN (Ledig et al. 2017) and SRResNet: a LightningModule of its own, because its batches are
-(low-res, high-res) pairs rather than noise.
+"""SRGAN (Ledig et al. 2017) and SRResNet: the one loop with the ``SuperResolution`` task, because
+its batches are (low-res, high-res) pairs rather than noise.
 
 Each training batch is one generator iteration (``g_iters``). Without ``adversarial`` (SRResNet)
 it is one generator step on the pixel MSE. With it (SRGAN), the first ``pretrain_steps``
@@ -22,8 +22,9 @@ from torch.optim.lr_scheduler import LambdaLR
 from ganforge.errors import GanforgeError
 from ganforge.files import open_checkpoint
 from ganforge.losses import get_loss
-from ganforge.models.adversarial import AdversarialModule
-from ganforge.models.state import plain
+from ganforge.models.checkpoints import plain
+from ganforge.models.loop import AdversarialLoop
+from ganforge.models.tasks import SuperResolution
 from ganforge.nets.srresnet import VGGFeatures, bicubic_upscale
 from ganforge.schedules import StepDrop
 
@@ -46,7 +47,7 @@ def load_vgg(weights: str | None) -> VGGFeatures:
             "allow the download, or train with the pixel loss: model.content_loss=pixel") from None
 
 
-class SRGAN(AdversarialModule):
+class SRGAN(AdversarialLoop):
     def __init__(
         self,
         generator: dict,
@@ -63,14 +64,13 @@ class SRGAN(AdversarialModule):
         pretrain_steps: int = 0,
         generator_ckpt: str | None = None,
         vgg_weights: str | None = "imagenet",
-        n_critic: int = 1,
         lr_drop: dict | None = None,
+        run_length: int | None = None,
     ) -> None:
-        super().__init__()
-        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(run_length)
+        hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__", "run_length")}
         hparams["sample_shape"] = [int(s) for s in sample_shape]
         self.save_hyperparameters(hparams)
-        self.automatic_optimization = False
         if content_loss not in CONTENT_LOSSES:
             raise GanforgeError(f"model.content_loss must be one of {', '.join(CONTENT_LOSSES)}, got {content_loss!r}")
         if adversarial and (discriminator is None or optimizer_d is None):
@@ -81,14 +81,15 @@ class SRGAN(AdversarialModule):
                                 f"[0, 1]>, factor: <positive>}}, got {lr_drop}")
         if pretrain_steps < 0:
             raise GanforgeError(f"model.pretrain_steps must be 0 or more, got {pretrain_steps}")
-        if n_critic != (1 if adversarial else 0):
-            raise GanforgeError(f"model.n_critic must be {1 if adversarial else 0} for "
-                                f"{'SRGAN' if adversarial else 'SRResNet'} (critic steps per generator step)")
+        if run_length is not None and pretrain_steps > run_length:
+            raise GanforgeError(f"model.pretrain_steps ({pretrain_steps}) is longer than the run "
+                                f"(g_iters={run_length})")
         self.scale, self.adversarial = int(scale), adversarial
         self.sample_shape = tuple(hparams["sample_shape"])
         self.generator = instantiate(hparams["generator"], scale=self.scale)
         self.discriminator = instantiate(hparams["discriminator"]) if adversarial else None
         self.loss = get_loss(loss)
+        self.task = SuperResolution(self)
         # Frozen VGG kept out of the module tree (80 MB that every checkpoint would otherwise carry),
         # loaded by before_fit: inference (upscale.py, load_module) never needs its weights.
         self._vgg: tuple[VGGFeatures, ...] = ()
@@ -131,26 +132,17 @@ class SRGAN(AdversarialModule):
                                 f"model.generator: {str(err).splitlines()[0]} ...") from None
 
     # ---- training ----------------------------------------------------------------------------
-    def plan_run(self, g_iters: int | None) -> None:
-        if g_iters is not None and self.hparams.pretrain_steps > g_iters:
-            raise GanforgeError(f"model.pretrain_steps ({self.hparams.pretrain_steps}) is longer than the run "
-                                f"(g_iters={g_iters})")
-        super().plan_run(g_iters)
-
-    def before_fit(self, datamodule: Any) -> None:
-        """Called by ``train.run`` before the trainer starts: the data's scale must match, and the
-        VGG weights of the content loss must load."""
+    def before_fit(self, datamodule: Any, model: Any) -> None:
+        """The data's scale must match, and the VGG weights of the content loss must load (here,
+        before the data is read, rather than at the first step)."""
         if getattr(datamodule, "scale", self.scale) != self.scale:
             raise GanforgeError(f"model.scale={self.scale} but data.scale={datamodule.scale}")
-        super().before_fit(datamodule)
+        super().before_fit(datamodule, model)
         self.load_content_network()
 
     def load_content_network(self) -> None:
         if self.adversarial and self.hparams.content_loss == "vgg54" and not self._vgg:
             self._vgg = (load_vgg(self.hparams.vgg_weights),)
-
-    def on_fit_start(self) -> None:
-        self.load_content_network()  # when fit is called without train.run
 
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
         specs = [("model.optimizer_g", self.hparams.optimizer_g, self.generator.parameters())]
@@ -162,7 +154,7 @@ class SRGAN(AdversarialModule):
         optimizers = self.build_optimizers()
         if not self.adversarial:
             return optimizers[0]
-        if not self.hparams.lr_drop or self._trainer is None:  # no run length without a trainer
+        if not self.hparams.lr_drop:
             return optimizers
         adversarial_iters = (self.run_length or 0) - self.hparams.pretrain_steps
         if adversarial_iters < 1:
@@ -171,6 +163,7 @@ class SRGAN(AdversarialModule):
         return optimizers, [LambdaLR(opt, drop) for opt in optimizers]
 
     def content(self, sr: Tensor, hr: Tensor) -> Tensor:
+        self.load_content_network()
         if not self._vgg:
             return F.mse_loss(sr, hr)
         vgg = self._vgg[0].to(self.device)
@@ -178,19 +171,6 @@ class SRGAN(AdversarialModule):
 
     def discriminate(self, x: Tensor, y: Tensor | None = None, **net_args: Any) -> Tensor:
         return self.discriminator(x)
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """One generator iteration: SRResNet's pixel-MSE step while pretraining; after it, the
-        shared discriminator step on (HR, SR) and a generator step on content + adversarial loss."""
-        lr, hr = batch
-        sr = self.generator(lr)
-        if self.pretraining:
-            metrics = self.generator_update(lambda: self.pixel_loss(sr, hr), step_schedulers=False)
-        else:  # the learning-rate drop counts adversarial iterations
-            metrics = self.discriminator_step(hr, sr.detach())
-            metrics.update(self.generator_update(lambda: self.perceptual_loss(sr, hr)))
-        self.count_batch(hr.shape[0])
-        self.log_step(metrics, batch_size=hr.shape[0])
 
     def pixel_loss(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, dict[str, Any]]:
         loss = F.mse_loss(sr.float(), hr.float())

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
 from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, check_square_image, dcgan_init
 
 SUPPORTED_SIZES = (32, 64, 128)
@@ -71,7 +72,7 @@ class DCGANDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
-            raise ValueError(f"DCGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
+            raise SettingError(f"DCGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
         channels, size = check_square_image(sample_shape, SUPPORTED_SIZES, "DCGAN discriminator")
         widths = _stage_widths(size, base_width)[::-1]
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]

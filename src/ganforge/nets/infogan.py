@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
 from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, check_square_image
 
 ACTIVATIONS = {"lrelu": lambda: nn.LeakyReLU(0.2, True), "relu": lambda: nn.ReLU(True)}
@@ -31,7 +32,7 @@ def lucic_init(module: nn.Module) -> None:
 
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+        raise SettingError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]()
 
 
@@ -65,7 +66,7 @@ class InfoGANDiscriminator(nn.Module):
                  spectral_norm: bool = False) -> None:
         super().__init__()
         if norm not in ("batch", "none"):
-            raise ValueError(f"InfoGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
+            raise SettingError(f"InfoGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
         channels, size = check_square_image(sample_shape, (28,), "InfoGAN discriminator")
         batch = norm == "batch"
         width, hidden = 2 * base_width, 16 * base_width

@@ -7,18 +7,20 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
+
 
 def check_square_image(sample_shape: Sequence[int], supported: Sequence[int], net: str) -> tuple[int, int]:
-    """(channels, size) of a square image shape, or a ValueError naming the supported sizes."""
+    """(channels, size) of a square image shape, or a ``SettingError`` naming the supported sizes."""
     sizes = ", ".join(str(s) for s in supported)
     if len(sample_shape) != 3:
-        raise ValueError(
+        raise SettingError(
             f"{net} needs images (channels, height, width) but the data gives samples of shape "
             f"{tuple(sample_shape)}; use an MLP model (model=gan) for 2-D points"
         )
     channels, height, width = (int(v) for v in sample_shape)
     if height != width or height not in supported:
-        raise ValueError(
+        raise SettingError(
             f"{net} supports square images of {sizes} px, got {height}x{width}; "
             f"set data.resolution to one of {sizes}"
         )
@@ -38,7 +40,7 @@ class LabelProjection(nn.Module):
         if self.embed is None:
             return h.new_zeros(h.shape[0])
         if y is None:
-            raise ValueError("this discriminator is conditional: pass class labels y")
+            raise SettingError("this discriminator is conditional: pass class labels y")
         return (self.embed(y) * h).sum(dim=1)
 
 
@@ -54,7 +56,7 @@ class LabelConcat(nn.Module):
         if self.embed is None:
             return z
         if y is None:
-            raise ValueError("this generator is conditional: pass class labels y")
+            raise SettingError("this generator is conditional: pass class labels y")
         return torch.cat([z, self.embed(y)], dim=1)
 
 

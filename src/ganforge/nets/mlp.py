@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
 from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm
 
 
@@ -53,7 +54,7 @@ class MLPGenerator(nn.Module):
     ) -> None:
         super().__init__()
         if output not in ("auto", "tanh", "linear"):
-            raise ValueError(f"MLPGenerator output must be auto, tanh or linear, got {output!r}")
+            raise SettingError(f"MLPGenerator output must be auto, tanh or linear, got {output!r}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.condition = LabelConcat(num_classes, embed_dim)
         def unit(in_dim: int, width: int) -> list[nn.Module]:
@@ -84,7 +85,7 @@ class MLPDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         if maxout < 1:
-            raise ValueError(f"MLPDiscriminator maxout must be at least 1 (1: LeakyReLU units), got {maxout}")
+            raise SettingError(f"MLPDiscriminator maxout must be at least 1 (1: LeakyReLU units), got {maxout}")
         if maxout > 1:
             self.body, width = _stack(math.prod(sample_shape), hidden, lambda i, w: [Maxout(i, w, maxout)])
         else:

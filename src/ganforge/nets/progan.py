@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
+
 
 class EqualizedConv2d(nn.Module):
     """Conv whose weight is stored as N(0, 1) and multiplied by ``sqrt(gain / fan_in)`` at every
@@ -81,10 +83,11 @@ def stage_channels(stage: int, fmap_base: int, fmap_max: int) -> int:
 def num_stages_for(sample_shape: Sequence[int]) -> int:
     """Stages from 4x4 to the images' size; refuses sizes that are not 4 * 2**k."""
     if len(sample_shape) != 3:
-        raise ValueError(f"progan needs images (channels, height, width), got samples of shape {tuple(sample_shape)}")
+        raise SettingError(f"progan needs images (channels, height, width), got samples of shape "
+                            f"{tuple(sample_shape)}")
     _, height, width = (int(v) for v in sample_shape)
     if height != width or height < 4 or height & (height - 1):
-        raise ValueError(f"progan grows square images of a power-of-two size (8, 16, 32, 64, 128, ...), got "
+        raise SettingError(f"progan grows square images of a power-of-two size (8, 16, 32, 64, 128, ...), got "
                          f"{height}x{width}; set data.resolution accordingly")
     return int(math.log2(height)) - 1
 
@@ -93,7 +96,7 @@ def stage_plan(sample_shape: Sequence[int], num_classes: int, fmap_base: int, fm
                ) -> tuple[int, int, list[int]]:
     """(number of stages, image channels, feature maps per stage), shared by G and D."""
     if num_classes:
-        raise ValueError("progan is unconditional; set model.conditional=false")
+        raise SettingError("progan is unconditional; set model.conditional=false")
     stages = num_stages_for(sample_shape)
     return stages, int(sample_shape[0]), [stage_channels(s, fmap_base, fmap_max) for s in range(stages)]
 

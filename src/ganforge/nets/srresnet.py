@@ -8,6 +8,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ganforge.errors import SettingError
+
 
 class ResidualBlock(nn.Module):
     """conv3x3-BN-PReLU-conv3x3-BN plus the identity (the paper's B residual blocks)."""
@@ -36,7 +38,7 @@ class SRResNet(nn.Module):
                  bicubic_skip: bool = False) -> None:
         super().__init__()
         if scale not in (2, 4, 8):
-            raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
+            raise SettingError(f"scale must be 2, 4 or 8, got {scale}")
         self.scale, self.bicubic_skip = scale, bicubic_skip
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
         self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(num_blocks)))
@@ -72,7 +74,7 @@ def bicubic_downscale(hr: Tensor, scale: int) -> Tensor:
     x = hr.unsqueeze(0) if squeeze else hr
     h, w = x.shape[-2:]
     if h % scale or w % scale:
-        raise ValueError(f"image size {h}x{w} is not divisible by the scale {scale}")
+        raise SettingError(f"image size {h}x{w} is not divisible by the scale {scale}")
     out = nn.functional.interpolate(x, size=(h // scale, w // scale), mode="bicubic", antialias=True,
                                     align_corners=False).clamp(-1.0, 1.0)
     return out[0] if squeeze else out
@@ -115,7 +117,7 @@ class VGGFeatures(nn.Module):
 
         chosen = VGG19_Weights.IMAGENET1K_V1 if weights == "imagenet" else None
         if weights not in ("imagenet", None):
-            raise ValueError(f"VGG weights must be 'imagenet' or null, got {weights!r}")
+            raise SettingError(f"VGG weights must be 'imagenet' or null, got {weights!r}")
         self.net = vgg19(weights=chosen).features[: self.LAST_LAYER].eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)

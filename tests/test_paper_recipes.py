@@ -1,4 +1,4 @@
-"""Where the variants now follow their reference implementations: ProGAN's faded reals and Adam
+"""Each variant as its reference implementation has it: ProGAN's faded reals and Adam
 reset per resolution, EMA buffers copied (not averaged), WGAN's critic warm-up, penalties on
 clean inputs in fp32, SRGAN's learning-rate drop, and the spectrally normalised cGAN critic."""
 
@@ -49,10 +49,10 @@ def test_progan_fades_the_reals_with_the_nets(tmp_path, data_root):
     sharp = F.adaptive_avg_pool2d(images, 8)
     coarse = F.interpolate(F.avg_pool2d(sharp, 2), scale_factor=2, mode="nearest")  # the 4 px image at 8 px
     batch = (images, torch.zeros(4, dtype=torch.long))
-    assert torch.allclose(model.at_stage(batch, 1, 0.0)[0], coarse)
-    assert torch.allclose(model.at_stage(batch, 1, 1.0)[0], sharp)
-    assert torch.allclose(model.at_stage(batch, 1, 0.3)[0], 0.7 * coarse + 0.3 * sharp, atol=1e-6)
-    assert torch.allclose(model.at_stage(batch, 0, 0.5)[0], F.adaptive_avg_pool2d(images, 4))  # no fade at 4 px
+    assert torch.allclose(model.task.at_stage(batch, 1, 0.0)[0], coarse)
+    assert torch.allclose(model.task.at_stage(batch, 1, 1.0)[0], sharp)
+    assert torch.allclose(model.task.at_stage(batch, 1, 0.3)[0], 0.7 * coarse + 0.3 * sharp, atol=1e-6)
+    assert torch.allclose(model.task.at_stage(batch, 0, 0.5)[0], F.adaptive_avg_pool2d(images, 4))  # no fade at 4 px
 
 
 def test_progan_resets_adam_at_each_new_resolution_and_resumes_exactly(tmp_path, data_root):
@@ -156,7 +156,7 @@ def test_penalties_differentiate_with_respect_to_the_clean_input(tmp_path):
     model.augment = lambda x: 2 * x
     model.penalties = {"r1": (r1_penalty, 1.0), "gradient_penalty": (gradient_penalty, 1.0)}
     real, fake = torch.randn(3, 1, 32, 32), torch.randn(3, 1, 32, 32)
-    values = model.penalty_values(real, fake, None, model.discriminate(real, None))
+    values = model.penalty_values(model.discriminate, real, fake, None, model.discriminate(real, None))
     w = model.discriminator.w.detach()
     assert values["r1"].item() == pytest.approx(0.5 * (2 * w).pow(2).sum().item(), rel=1e-5)
     assert values["gradient_penalty"].item() == pytest.approx(((2 * w).norm() - 1).pow(2).item(), rel=1e-5)
