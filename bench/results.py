@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,19 @@ def machine(threads: int) -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version()}
 
 
+def phase_times(log_text: str) -> dict[str, float]:
+    """Seconds of the phases the run's log reports: the real statistics (computed once per machine,
+    then cached) and the final evaluation (generation, features and scores); training is the rest."""
+    times = {}
+    real = re.findall(r"real statistics \([^)]*\): \d+ done in ([0-9.]+) s", log_text)
+    if real:
+        times["real_stats_s"] = sum(float(t) for t in real)
+    evaluation = re.findall(r"kimg \(\d+ generator iterations\): fid .*\(([0-9.]+) s\)$", log_text, re.MULTILINE)
+    if evaluation:
+        times["fid_s"] = float(evaluation[-1])
+    return times
+
+
 def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> Path | None:
     spec = TABLES[table]
     key = run_key(table, row, seed, extra)
@@ -112,13 +126,15 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
               flush=True)
         return None
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    phases = phase_times((run_dir / "runner.log").read_text(errors="replace"))
+    phases["training_s"] = round(wall - sum(phases.values()), 1)
     metrics = summary.get("metrics", {})
     result = {
         "table": table, "row": row, "seed": seed, "extra_overrides": extra, "key": key,
         "command": "python train.py " + " ".join(o for o in overrides if not o.startswith(("hydra.run.dir=",
                                                                                           "ckpt_path="))),
         "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-        "cpu_share": round(cpu / (wall * threads), 3),
+        "cpu_share": round(cpu / (wall * threads), 3), "phases_s": phases,
         "epochs": config.get("trainer", {}).get("max_epochs"),
         "metrics": {k: metrics.get(k) for k in ("val/fid", "val/kid", "val/precision", "val/recall",
                                                  "progress/g_iters", "progress/kimg") if k in metrics},
@@ -135,9 +151,10 @@ def table_markdown(table: str) -> str:
     spec = TABLES[table]
     lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
              f"`docs/results/{table}-*.json` (table runs only; probes with extra overrides are listed below it).", "",
-             "| loss | paper (mean ± std) | ours (mean ± std) | seeds | epochs | wall time per run | below the paper |",
+             "| loss | paper (mean ± std) | ours (mean ± std) | seeds | epochs | training + FID-10k per run | "
+             "below the paper |",
              "|---|---|---|---|---|---|---|"]
-    probes = []
+    probes, details = [], []
     for row, row_spec in spec["rows"].items():
         found = sorted(RESULTS.glob(f"{table}-{row}-s*.json"))
         results = [json.loads(p.read_text()) for p in found]
@@ -150,13 +167,18 @@ def table_markdown(table: str) -> str:
             continue
         fids = [r["metrics"]["val/fid"] for r in runs]
         mean = statistics.mean(fids)
-        std = statistics.stdev(fids) if len(fids) > 1 else float("nan")
+        ours = f"{mean:.1f} ± {statistics.stdev(fids):.1f}" if len(fids) > 1 else f"{mean:.1f} (one seed)"
         seeds = ", ".join(f"s{r['seed']} {r['metrics']['val/fid']:.1f}" for r in runs)
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
-        wall = ", ".join(f"{r['wall_s'] / 60:.0f}" for r in runs) + " min"
+        wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
+        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
         below = "yes" if paper and mean < paper[0] else ("no" if paper else "")
-        lines.append(f"| {row_spec['label']} | {paper_text} | {mean:.1f} ± {std:.1f} | {seeds} | {epochs} | {wall} "
+        lines.append(f"| {row_spec['label']} | {paper_text} | {ours} | {seeds} | {epochs} | {wall} "
                      f"| {below} |")
+    if details:
+        lines += ["", "Each run: its whole wall time, the real statistics it computed (once per machine, then "
+                  "cached; not in the column above), and the share of its threads x wall time it had of the CPU "
+                  "(lower: something else shared the cores).", "", *details]
     if probes:
         lines += ["", "Probes (one seed, extra overrides; not table runs):", ""]
         for r in probes:
@@ -165,6 +187,25 @@ def table_markdown(table: str) -> str:
                          f"{'none' if fid is None else f'{fid:.1f}'}, {r['wall_s'] / 60:.0f} min, "
                          f"commit {r['commit'][:7]}")
     return "\n".join(lines) + "\n"
+
+
+def run_minutes(result: dict) -> float:
+    """Training and the final FID-10k of a run, without the real statistics cached once per machine."""
+    return (result["wall_s"] - result.get("phases_s", {}).get("real_stats_s", 0.0)) / 60
+
+
+def run_details(result: dict) -> str:
+    phases = result.get("phases_s", {})
+    parts = [f"wall {result['wall_s'] / 60:.1f} min"]
+    if "training_s" in phases:
+        parts.append(f"training {phases['training_s'] / 60:.1f}")
+    if "fid_s" in phases:
+        parts.append(f"FID-10k {phases['fid_s'] / 60:.1f}")
+    if "real_stats_s" in phases:
+        parts.append(f"real statistics {phases['real_stats_s'] / 60:.1f}")
+    if "cpu_share" in result:
+        parts.append(f"CPU share {result['cpu_share']:.2f}")
+    return ", ".join(parts) + f", commit {result['commit'][:7]}"
 
 
 def rebuild(table: str) -> None:

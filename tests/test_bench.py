@@ -55,3 +55,15 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | yes |" in text
     assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
     assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
+    assert "- WGAN GP s1: wall 30.0 min, commit abcdef0" in text
+
+
+def test_results_reads_the_phases_of_a_run_from_its_log():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    log = ("[x][ganforge.reporting][INFO] - real statistics (fashion_mnist-pad-test-1ch-28px): 10000 done in 700.7 s "
+           "(14.3/s)\n[x][ganforge.callbacks.evaluation][INFO] - 599.7 kimg (9370 generator iterations): fid 28.69, "
+           "kid 0.01716 (632.6 s)\n")
+    assert results.phase_times(log) == {"real_stats_s": 700.7, "fid_s": 632.6}
+    assert results.phase_times("nothing measured") == {}
