@@ -202,7 +202,8 @@ def run_details(result: dict) -> str:
     if "fid_s" in phases:
         parts.append(f"FID-10k {phases['fid_s'] / 60:.1f}")
     if "real_stats_s" in phases:
-        parts.append(f"real statistics {phases['real_stats_s'] / 60:.1f}")
+        real = phases["real_stats_s"]
+        parts.append(f"real statistics {real / 60:.1f}" if real >= 5 else "real statistics from the cache")
     if "cpu_share" in result:
         parts.append(f"CPU share {result['cpu_share']:.2f}")
     return ", ".join(parts) + f", commit {result['commit'][:7]}"
