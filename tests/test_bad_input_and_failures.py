@@ -107,6 +107,11 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["logger=wandb", "logger.wandb.step_metric=epoch"], "logger.wandb: step_metric must be one of progress/kimg"),
     (["callbacks=images"], "callbacks.evaluation: needs image data with reference images, and Toy2DDataModule"),
     (["callbacks=super_resolution"], "callbacks.sr_validation: needs a super-resolution model"),
+    (["+g_iter=10"], "+g_iter: train.py has no top-level setting 'g_iter', so it would be ignored; did you mean "
+                     "g_iters?"),
+    (["trainer.max_steps=40"], "trainer.max_steps=40 counts every optimizer step (critic and generator); the "
+                               "run's length is g_iters=<N> generator iterations"),
+    (["+trainer.accumulate_grad_batches=4"], "trainer.accumulate_grad_batches=4 does not apply"),
 ])
 def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=3", *args)

@@ -162,3 +162,8 @@ def test_bad_settings_fail_before_training_with_their_message(tmp_path, override
     with pytest.raises(GanforgeError, match=message):
         run(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_run_is_named_after_its_experiment_when_one_is_chosen(tmp_path):
+    assert compose_cfg(tmp_path, ["experiment=ring8_wgan_gp", "seed=2"]).run_name == "ring8_wgan_gp_s2"
+    assert compose_cfg(tmp_path, ["model=gan", "data=ring8"]).run_name == "gan_ring8_s0"

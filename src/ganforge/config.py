@@ -72,9 +72,15 @@ def launch_dir() -> str:
     return os.getcwd()
 
 
+def run_label(model: str, data: str, experiment: str | None = None) -> str:
+    """A run's name before its seed: the experiment's when one is chosen (``ring8_wgan_gp``), else
+    ``<model>_<data>``."""
+    return str(experiment) if experiment not in (None, "None", "null", "") else f"{model}_{data}"
+
+
 def register_resolvers() -> None:
     resolvers = {"auto_precision": auto_precision, "sweep_group": sweep_group,
-                 "sqlite_url": sqlite_url, "launch_dir": launch_dir}
+                 "sqlite_url": sqlite_url, "launch_dir": launch_dir, "run_label": run_label}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
@@ -142,9 +148,60 @@ SCHEMAS: dict[str, dict[str, Setting]] = {
 }
 
 
+# Trainer arguments the loop owns (it counts generator iterations and steps its optimizers itself):
+# the value Lightning must keep, and what to set instead.
+LOOP_OWNED_TRAINER_ARGS = {
+    "max_steps": (-1, "counts every optimizer step (critic and generator); the run's length is g_iters=<N> "
+                      "generator iterations"),
+    "min_steps": (None, "counts every optimizer step; the run's length is g_iters=<N> generator iterations"),
+    "accumulate_grad_batches": (1, "does not apply: the loop steps its optimizers itself (manual optimization)"),
+    "gradient_clip_val": (None, "does not apply: the loop steps its optimizers itself (manual optimization)"),
+}
+# Top-level keys of train.yaml besides its schema, and its config groups.
+TRAIN_KEYS = frozenset({"task_name", "run_name", "callbacks", "data", "model", "trainer", "logger", "metrics",
+                        "paths", "hydra", "experiment", "hparams_search", "launcher", "debug"})
+
+
+def added_top_level_keys() -> list[str]:
+    """Top-level keys the command line added with ``+key=...`` or ``++key=...``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    added = []
+    for override in HydraConfig.get().overrides.task:
+        key = override.split("=", 1)[0]
+        if key.startswith("+") and "." not in key.lstrip("+") and "/" not in key and "@" not in key:
+            added.append(key.lstrip("+"))
+    return added
+
+
+def check_train_keys(cfg: DictConfig) -> None:
+    """Refuse what ``train.py`` would otherwise accept and ignore: a top-level key it does not know
+    (``+g_iter=10``), and a Trainer argument that the loop owns (``trainer.max_steps=40``)."""
+    import difflib
+
+    from ganforge.errors import GanforgeError
+
+    known = TRAIN_KEYS | set(SCHEMAS["train"])
+    for key in added_top_level_keys():
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {near[0]}?" if near else f"; the top-level keys are {', '.join(sorted(known))}"
+            raise GanforgeError(f"+{key}: train.py has no top-level setting {key!r}, so it would be ignored{hint}")
+    trainer = cfg.get("trainer") or {}
+    for key, (keep, why) in LOOP_OWNED_TRAINER_ARGS.items():
+        value = trainer.get(key, keep)
+        if value != keep and not (keep is None and value in (0, 0.0)):
+            raise GanforgeError(f"trainer.{key}={value} {why}")
+
+
 def check_settings(cfg: DictConfig, task: str) -> None:
     """Refuse a top-level value of the wrong type or range, naming the key (before any work)."""
     from ganforge.errors import GanforgeError
+
+    if task == "train":
+        check_train_keys(cfg)
 
     absent = object()
     for key, setting in SCHEMAS[task].items():
