@@ -8,6 +8,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,40 +21,76 @@ from ganforge.metrics.images import ImageMetrics, generated_features, real_featu
 from ganforge.reporting import counting
 
 
-def auto_count(cfg: DictConfig, key: str, on_gpu: int, on_cpu: int, device: torch.device) -> int:
-    """``metrics.<key>``, or the device's default when null."""
-    value = cfg[key]
-    if value is None:
-        return on_gpu if device.type == "cuda" else on_cpu
-    if int(value) < 2:
-        raise GanforgeError(f"metrics.{key} must be at least 2 (or null for the device's default), got {value}")
-    return int(value)
+@dataclass(frozen=True)
+class ScoringSettings:
+    """The ``metrics`` config as typed, checked values; counts and batch size left null (None)
+    take the default of the device they run on."""
+
+    num_samples: int | None = None
+    num_real: int | None = None
+    batch_size: int | None = None
+    real_split: str = "auto"
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    pr_k: int = 3
+    cache_dir: str = ".cache/real_stats"
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> ScoringSettings:
+        """Read once; a count below 2 or a batch size below 1 is one line naming its key."""
+        get = cfg.get
+        settings = cls(num_samples=optional_int(get("num_samples")), num_real=optional_int(get("num_real")),
+                       batch_size=optional_int(get("batch_size")), real_split=str(get("real_split", "auto")),
+                       kid_subsets=int(get("kid_subsets", 100)), kid_subset_size=int(get("kid_subset_size", 1000)),
+                       pr_k=int(get("pr_k", 3)), cache_dir=str(get("cache_dir", cls.cache_dir)))
+        for key in ("num_samples", "num_real"):
+            value = getattr(settings, key)
+            if value is not None and value < 2:
+                raise GanforgeError(f"metrics.{key} must be at least 2 (or null for the device's default), got {value}")
+        if settings.batch_size is not None and settings.batch_size < 1:
+            raise GanforgeError(f"metrics.batch_size must be at least 1 (or null for the device's default), got "
+                                f"{settings.batch_size}")
+        return settings
+
+    def samples_on(self, device: torch.device | str) -> int:
+        """Generated images per evaluation; null: 10,000 on a GPU, 250 on a CPU."""
+        return self.num_samples or (10_000 if torch.device(device).type == "cuda" else 250)
+
+    def reals_on(self, device: torch.device | str) -> int:
+        """Real images behind the statistics; null: 10,000 on a GPU, 500 on a CPU."""
+        return self.num_real or (10_000 if torch.device(device).type == "cuda" else 500)
+
+    def batch_on(self, device: torch.device | str) -> int:
+        """Images generated and scored per batch; null: 200 on a GPU, 50 on a CPU."""
+        return self.batch_size or (200 if torch.device(device).type == "cuda" else 50)
 
 
-def sample_count(cfg: DictConfig, device: torch.device) -> int:
-    """``metrics.num_samples``; null: 10,000 on a GPU, 250 on a CPU."""
-    return auto_count(cfg, "num_samples", 10_000, 250, device)
+def optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def real_count(cfg: DictConfig, device: torch.device) -> int:
-    """``metrics.num_real``; null: 10,000 on a GPU, 500 on a CPU."""
-    return auto_count(cfg, "num_real", 10_000, 500, device)
+def batch_size_for(cfg: DictConfig | dict, device: torch.device | str) -> int:
+    """``metrics.batch_size`` on ``device`` (null: the device's default)."""
+    return ScoringSettings.from_config(cfg).batch_on(device)
 
 
-def metrics_against(real: torch.Tensor, cfg: DictConfig) -> ImageMetrics:
-    """``ImageMetrics`` for these real features with the KID and precision/recall settings of ``cfg``."""
-    return ImageMetrics(real, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, pr_k=cfg.pr_k)
+def metrics_against(real: torch.Tensor, settings: ScoringSettings | DictConfig | dict) -> ImageMetrics:
+    """``ImageMetrics`` for these real features with the KID and precision/recall settings."""
+    if not isinstance(settings, ScoringSettings):
+        settings = ScoringSettings.from_config(settings)
+    return ImageMetrics(real, kid_subsets=settings.kid_subsets, kid_subset_size=settings.kid_subset_size,
+                        pr_k=settings.pr_k)
 
 
-def reference_features(dm: Any, split: str, cfg: DictConfig, extractor: torch.nn.Module,
+def reference_features(dm: Any, split: str, settings: ScoringSettings, extractor: torch.nn.Module,
                        device: torch.device) -> tuple[torch.Tensor, str, int]:
-    """Features of ``metrics.num_real`` real images of ``split`` (at most the split's size), read
-    from the cache when there; also their key and count."""
+    """Features of ``num_real`` real images of ``split`` (at most the split's size), read from the
+    cache when there; also their key and count."""
     images = dm.reference_images(split)
-    count = min(real_count(cfg, device), len(images))
+    count = min(settings.reals_on(device), len(images))
     key = dm.reference_key(split)
     with counting(count, f"real statistics ({key})") as advance:
-        features = real_features(images, key, count, extractor, cfg.cache_dir, batch_size_for(cfg, device), device,
+        features = real_features(images, key, count, extractor, settings.cache_dir, settings.batch_on(device), device,
                                  advance)
     return features, key, count
 
@@ -96,16 +133,6 @@ def generation_precision(precision: str, device: torch.device | str) -> contextl
     return contextlib.nullcontext()
 
 
-def batch_size_for(cfg: DictConfig, device: torch.device | str) -> int:
-    """``metrics.batch_size``; null: 200 on a GPU, 50 on a CPU (generation and features per batch)."""
-    value = cfg.get("batch_size")
-    if value is None:
-        return 200 if torch.device(device).type == "cuda" else 50
-    if int(value) < 1:
-        raise GanforgeError(f"metrics.batch_size must be at least 1 (or null for the device's default), got {value}")
-    return int(value)
-
-
 def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
                     extractor: torch.nn.Module, batch_size: int, device: torch.device | str,
                     progress: Callable[[int], None] | None = None,
@@ -133,19 +160,14 @@ def finite_or_none(scores: dict[str, float]) -> dict[str, Any]:
 
 class Scorer:
     """Scoring as both the training callback and ``evaluate.py`` do it, set up once from the
-    ``metrics`` config: the settings read and checked here (a bad count or batch size stops a run
-    before any work), the extractor built (its weights loaded), then ``split`` -> ``reference`` ->
-    ``score``. Counts and batch sizes left null take the default of the device they run on."""
+    ``metrics`` config: the settings read and checked (``ScoringSettings``: a bad count or batch size
+    stops a run before any work), the extractor built (its weights loaded), then ``split`` ->
+    ``reference`` -> ``score``."""
 
     def __init__(self, metrics: DictConfig | dict, required: bool | None = None) -> None:
         cfg = OmegaConf.create(metrics) if isinstance(metrics, dict) else metrics
-        if required is not None:
-            cfg = OmegaConf.merge(cfg, {"required": required})
-        cpu = torch.device("cpu")
-        sample_count(cfg, cpu), real_count(cfg, cpu), batch_size_for(cfg, cpu)  # refused here when out of range
-        self.cfg = cfg
-        self.requested_split = str(cfg.real_split)
-        self.extractor = build_extractor(cfg)
+        self.settings = ScoringSettings.from_config(cfg)
+        self.extractor = build_extractor(cfg if required is None else OmegaConf.merge(cfg, {"required": required}))
 
     @property
     def enabled(self) -> bool:
@@ -153,27 +175,24 @@ class Scorer:
         return self.extractor is not None
 
     def num_samples(self, device: torch.device | str) -> int:
-        return sample_count(self.cfg, torch.device(device))
-
-    def batch_size(self, device: torch.device | str) -> int:
-        return batch_size_for(self.cfg, device)
+        return self.settings.samples_on(device)
 
     def split(self, datamodule: Any) -> str:
         """The reference split for this data (``auto``: test where there is one), checked."""
-        split = resolve_split(self.requested_split, tuple(datamodule.reference_splits))
+        split = resolve_split(self.settings.real_split, tuple(datamodule.reference_splits))
         datamodule.check_reference_split(split)
         return split
 
     def reference(self, datamodule: Any, split: str, device: torch.device) -> tuple[ImageMetrics, str, int]:
         """The metrics against the real images of ``split`` (cached features), with their key and count."""
         assert self.extractor is not None
-        features, key, count = reference_features(datamodule, split, self.cfg, self.extractor, device)
-        return metrics_against(features, self.cfg), key, count
+        features, key, count = reference_features(datamodule, split, self.settings, self.extractor, device)
+        return metrics_against(features, self.settings), key, count
 
     def score(self, sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
               device: torch.device | str, progress: Callable[[int], None] | None = None,
               gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
               precision: str = "32-true") -> dict[str, float]:
         assert self.extractor is not None
-        return score_generator(sample, count, reference, self.extractor, self.batch_size(device), device, progress,
-                               gather, precision)
+        return score_generator(sample, count, reference, self.extractor, self.settings.batch_on(device), device,
+                               progress, gather, precision)
