@@ -77,7 +77,7 @@ def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert [p.name for p in jobs] == ["0_gan_ring8_s1", "1_gan_ring8_s2", "2_gan_ring8_s1", "3_gan_ring8_s2"]
+    assert [p.name for p in jobs] == ["0_ring8_gan_s1", "1_ring8_gan_s2", "2_ring8_wgan_gp_s1", "3_ring8_wgan_gp_s2"]
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert [r["job"] for r in rows] == ["0", "1", "2", "3"]
     assert all(r["status"] == "finished" and r["best_checkpoint"].endswith("last.ckpt") for r in rows)
