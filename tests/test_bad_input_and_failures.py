@@ -9,10 +9,12 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +283,64 @@ def test_sigkill_during_training_loses_at_most_one_checkpoint_interval(tmp_path)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_saves_says_how_to_resume_and_exits_128_plus_the_signal(tmp_path, signum, status):
+    """The run stops after the generator iteration it is in, saves last.ckpt there, records
+    ``interrupted``, prints one line with the command that resumes it, and that command resumes."""
+    common = [*RING, "trainer=cpu", "logger=none", "callbacks.mode_coverage=null",
+              "callbacks.samples.every_n_g_iters=100000", "trainer.enable_model_summary=false", "checkpoint_every=15"]
+    env = {**os.environ, "WANDB_MODE": "disabled", "GANFORGE_ROOT": str(tmp_path)}
+    with open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *common, "g_iters=1000000"], env=env,
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 120
+            while not list(tmp_path.rglob("checkpoints/g*.ckpt")):
+                assert proc.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+                time.sleep(0.05)
+            proc.send_signal(signum)
+            assert proc.wait(timeout=60) == status, (tmp_path / "err.txt").read_text()[-3000:]
+        finally:
+            proc.kill()
+    stderr = (tmp_path / "err.txt").read_text()
+    assert "Traceback" not in stderr
+    line = next(x for x in stderr.splitlines() if x.startswith("interrupted ("))
+    found = re.fullmatch(rf"interrupted \({signum.name}\) at generator iteration (\d+); resume with: "
+                         r"python train\.py (.*) ckpt_path=(\S+/checkpoints/last\.ckpt)", line)
+    assert found, line
+    g, overrides, last = int(found[1]), shlex.split(found[2]), Path(found[3])
+    assert open_checkpoint(last)["counters"]["g_iters"] == g > 0  # saved where it stopped, not at the last period
+    assert overrides == [*common, "g_iters=1000000"]
+    summary = json.loads((last.parent.parent / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["error"] is None
+    resumed = compose_cfg(tmp_path / "resumed", [*TINY, *overrides, f"g_iters={g + 3}", f"ckpt_path={last}"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        run(resumed)
+    assert not [w for w in seen if "dirpath has changed" in str(w.message)]  # a resume's new run dir is intended
+    assert open_checkpoint(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt")["counters"]["g_iters"] == g + 3
+
+
+def test_a_resume_already_at_its_length_says_what_to_raise(tmp_path, ring_ckpt):
+    out = cli("train.py", tmp_path, *RING, *TINY, f"ckpt_path={ring_ckpt}")
+    assert_refused(out, f"ckpt_path={ring_ckpt} is at generator iteration 3, already at or past g_iters=3: raise "
+                   "g_iters (e.g. g_iters=6) to train on", tmp_path)
+
+
+def test_a_finished_run_says_where_everything_is_and_what_to_run_next(tmp_path):
+    out = cli("train.py", tmp_path, *RING, *TINY, "callbacks.mode_coverage=null")
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = out.stdout[out.stdout.index("finished: 3 generator iterations"):]
+    run_dir = Path(re.search(r"run dir (\S+)", report)[1])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert last.is_file() and f"last.ckpt:     {last}" in report
+    assert f"samples:       {run_dir / 'samples'}" in report
+    assert f"evaluate:      python evaluate.py ckpt_path={last}" in report
+    assert re.search(r"final metrics: .*train/loss_d [-0-9.e]+", report)
+    args = shlex.split(report.split("train on:      python train.py ")[1].splitlines()[0])
+    assert args == [*RING, *TINY, "callbacks.mode_coverage=null", "g_iters=6", f"ckpt_path={last}"]
+
+
 # ---- upscale: a single unreadable input is an error, a folder skips and counts -----------------
 def test_upscale_single_corrupt_input_is_an_error_and_a_folder_counts_what_it_wrote(tmp_path):
     from test_sr import make_photos, sr_train
@@ -312,3 +372,4 @@ def test_console_is_quiet_and_lightnings_messages_go_to_the_log_file(tmp_path):
     assert "run dir" in console and "done: g_iter 2" in console
     log = next(tmp_path.rglob("train.log")).read_text()
     assert "GPU available" in log and "Total params" in log
+    assert "max_steps=" not in log  # the loop's g_iters limit, which Lightning would call max_steps

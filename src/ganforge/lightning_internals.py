@@ -61,3 +61,19 @@ def set_wandb_run(logger: Any, run: Any) -> None:
     name its periodic checkpoint artifact after it. Caught by tests/test_wandb.py."""
     logger._experiment = run
     logger._checkpoint_name = f"checkpoints-{run.id}"  # log_model=all's periodic ones
+
+
+def requeues_on_slurm(trainer: L.Trainer) -> bool:
+    """Whether Lightning handles this run's signals for SLURM's requeue (its SIGTERM handler is then
+    part of that path). Caught by tests/test_bad_input_and_failures.py (the interrupt tests)."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    environment = trainer._accelerator_connector.cluster_environment
+    return isinstance(environment, SLURMEnvironment) and environment.auto_requeue
+
+
+def completed_epochs(checkpoint: dict[str, Any]) -> int:
+    """The epochs a Lightning checkpoint records as finished (0 when it has no loop state). Caught by
+    tests/test_bad_input_and_failures.py (a resume already past its length)."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    return int(progress.get("current", {}).get("completed", 0))

@@ -48,3 +48,18 @@ def counting(total: int, what: str, enabled: bool = True) -> Iterator[Callable[[
         yield advance
     seconds = time.perf_counter() - start
     log.info("%s: %d done in %.1f s (%.1f/s)", what, done, seconds, done / max(seconds, 1e-9))
+
+
+class WithoutMessages(logging.Filter):
+    """A logging filter that drops records whose message contains any of ``fragments``: Lightning
+    lines that describe its internals as a user's setting (the run's length is ``g_iters``, which
+    the loop enforces with a step limit, so Lightning's "`max_steps=N` reached" names a setting the
+    user never made)."""
+
+    def __init__(self, fragments: list[str]) -> None:
+        super().__init__()
+        self.fragments = list(fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)

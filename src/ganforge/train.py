@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
+import signal
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +22,16 @@ from omegaconf import DictConfig, OmegaConf
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
+from ganforge.callbacks.interrupt import StopOnSignal
 from ganforge.callbacks.run_length import StopAtGIters
 from ganforge.config import check_settings, precision_choice
 from ganforge.errors import DivergedError, GanforgeError, config_errors
 from ganforge.files import open_checkpoint
+from ganforge.lightning_internals import completed_epochs
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.checkpoints import check_resumable
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
-from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
+from ganforge.sweep import TABLE_METRICS, in_multirun, job_overrides, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +112,13 @@ class Built:
 def run(cfg: DictConfig) -> float | None:
     """Train one run and write its ``summary.json`` (also when it fails), then return the objective.
     A diverged run (``nan_policy: stop``) is recorded as ``diverged``; inside a sweep with an
-    objective it returns ``objective_penalty``, so a search ranks it instead of losing the trial."""
-    built = Built()
+    objective it returns ``objective_penalty``, so a search ranks it instead of losing the trial.
+    Ctrl-C or SIGTERM ends it as ``interrupted`` (exit status 128 + the signal's number) with the
+    command that resumes it."""
+    built, stopper, started = Built(), StopOnSignal(), time.monotonic()
     try:
-        objective = _fit(cfg, built)
+        with stopper.handling():
+            objective = _fit(cfg, built, stopper)
     except DivergedError as err:
         penalty = float(cfg.get("objective_penalty", 1e6))
         _finish(cfg, built, "diverged", penalty if cfg.get("objective") else None, error=str(err))
@@ -120,10 +128,78 @@ def run(cfg: DictConfig) -> float | None:
             return penalty
         raise
     except BaseException as err:
-        _finish(cfg, built, "failed", None, error=f"{type(err).__name__}: {err}")
-        raise
+        if stopper.signum is None:  # Lightning ends a KeyboardInterrupt with SystemExit(1)
+            _finish(cfg, built, "failed", None, error=f"{type(err).__name__}: {err}")
+            raise
+        objective = None
+    if stopper.signum is not None:
+        _finish(cfg, built, "interrupted", None)
+        print(interrupted_line(cfg, built, stopper), file=sys.stderr, flush=True)
+        sys.exit(128 + stopper.signum)
     _finish(cfg, built, "finished", objective)
+    if built.is_global_zero:
+        print(end_of_run_report(cfg, built, time.monotonic() - started), flush=True)
     return objective
+
+
+def resume_command(cfg: DictConfig, checkpoint: Path, *extra: str) -> str:
+    """``python train.py <this run's overrides> <extra> ckpt_path=<checkpoint>``, ready to paste."""
+    replaced = {"ckpt_path", *(e.split("=", 1)[0].lstrip("+~") for e in extra)}
+    overrides = [o for o in job_overrides() if o.split("=", 1)[0].lstrip("+~") not in replaced]
+    return " ".join(shlex.quote(a) for a in ["python", "train.py", *overrides, *extra, f"ckpt_path={checkpoint}"])
+
+
+def interrupted_line(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> str:
+    name = signal.Signals(stopper.signum).name if stopper.signum else "signal"
+    if built.model is None or not isinstance(built.model, Counted):
+        return f"interrupted ({name}) before training started; nothing was saved"
+    g = built.model.g_iters
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return f"interrupted ({name}) at generator iteration {g}, before the first checkpoint; nothing to resume"
+    held = "" if stopper.stopped_at is not None else " (stopped at once: last.ckpt is the last periodic checkpoint)"
+    return f"interrupted ({name}) at generator iteration {g}{held}; resume with: {resume_command(cfg, last)}"
+
+
+def end_of_run_report(cfg: DictConfig, built: Built, seconds: float) -> str:
+    """What a run leaves and what to do next, printed when it finishes."""
+    output_dir = Path(cfg.paths.output_dir)
+    metrics = _plain_metrics(built)
+    lines = [f"finished: {int(metrics.get('progress/g_iters', 0))} generator iterations "
+             f"({metrics.get('progress/kimg', 0.0):.1f} kimg) in {seconds / 60:.1f} min; run dir {output_dir}"]
+    samples = output_dir / "samples"
+    if samples.is_dir():
+        lines.append(f"  samples:       {samples}")
+    checkpoints = _checkpoints(output_dir)
+    for key, label in (("last", "last.ckpt"), ("best", "best_fid.ckpt")):
+        if key in checkpoints:
+            lines.append(f"  {label + ':':<14} {checkpoints[key]}")
+    shown = [f"{k} {metrics[k]:.4g}" for k in TABLE_METRICS if k in metrics]
+    if shown:
+        lines.append(f"  final metrics: {', '.join(shown)}")
+    if "last" in checkpoints:
+        scored = checkpoints.get("best", checkpoints["last"])
+        lines.append(f"  evaluate:      python evaluate.py ckpt_path={shlex.quote(scored)}")
+        more = (f"g_iters={2 * int(cfg.g_iters)}" if cfg.get("g_iters") is not None
+                else f"trainer.max_epochs={2 * int(cfg.trainer.get('max_epochs') or 1)}")
+        lines.append(f"  train on:      {resume_command(cfg, Path(checkpoints['last']), more)}")
+    return "\n".join(lines)
+
+
+def check_not_finished(cfg: DictConfig, checkpoint: dict[str, Any], where: str) -> None:
+    """A resume whose checkpoint already reached the run's length would end at once, looking like
+    a run that did nothing: say so, and what to raise."""
+    g_done = int(checkpoint.get("counters", {}).get("g_iters", 0))
+    if cfg.get("g_iters") is not None and g_done >= int(cfg.g_iters):
+        raise GanforgeError(f"{where} is at generator iteration {g_done}, already at or past g_iters={cfg.g_iters}: "
+                            f"raise g_iters (e.g. g_iters={2 * g_done}) to train on, or score it with "
+                            "python evaluate.py ckpt_path=...")
+    max_epochs = cfg.trainer.get("max_epochs")
+    epochs_done = completed_epochs(checkpoint)
+    if cfg.get("g_iters") is None and max_epochs is not None and epochs_done >= int(max_epochs):
+        raise GanforgeError(f"{where} has trained {epochs_done} epochs, already at or past "
+                            f"trainer.max_epochs={max_epochs}: raise trainer.max_epochs (e.g. "
+                            f"trainer.max_epochs={2 * epochs_done}) to train on")
 
 
 def _finish(cfg: DictConfig, built: Built, status: str, objective: float | None,
@@ -188,7 +264,7 @@ def _refresh_sweep_table() -> None:
         write_sweep_table(root)
 
 
-def _fit(cfg: DictConfig, built: Built) -> float | None:
+def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     """Every check that can fail runs before the first training step."""
     check_settings(cfg, "train")
     ckpt_path = cfg.get("ckpt_path")
@@ -198,9 +274,13 @@ def _fit(cfg: DictConfig, built: Built) -> float | None:
             log.info("resuming from %s (this run directory already has a checkpoint: a requeued job)", found)
             ckpt_path = str(found)
     checkpoint = open_checkpoint(ckpt_path) if ckpt_path else None
-    quiet = (".*ModelCheckpoint with manual optimization.*", ".*treespec.*", ".*not supported by the model summary.*")
+    if checkpoint is not None and cfg.get("ckpt_path"):
+        check_not_finished(cfg, checkpoint, f"ckpt_path={ckpt_path}")
+    # Checkpoints after the step are what we want; a resume writes into its own new run directory.
+    quiet = (".*ModelCheckpoint with manual optimization.*", ".*treespec.*", ".*not supported by the model summary.*",
+             ".*The dirpath has changed from.*")
     for noise in quiet:
-        warnings.filterwarnings("ignore", message=noise)  # checkpoints after the step are what we want
+        warnings.filterwarnings("ignore", message=noise)
     if cfg.get("seed") is not None:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
@@ -212,7 +292,7 @@ def _fit(cfg: DictConfig, built: Built) -> float | None:
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
         del checkpoint
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
-    callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters"))]  # the loop's own unit
+    callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters")), stopper]  # the loop's own unit
     loggers = list(build_group(cfg.get("logger"), "logger").values())
     if not isinstance(model, Counted):
         raise GanforgeError(f"model._target_={cfg.model._target_} is not a ganforge model (no g_iters/kimg counters)")

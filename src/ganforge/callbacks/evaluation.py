@@ -21,6 +21,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ganforge.callbacks.interrupt import interrupted
 from ganforge.callbacks.publish import publish
 from ganforge.errors import SettingError
 from ganforge.metrics.images import ImageMetrics
@@ -108,7 +109,8 @@ class Evaluation(L.Callback):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.enabled and self.cadence.due_at_end(pl_module.kimg) and self.ready(pl_module):
+        due = self.enabled and self.cadence.due_at_end(pl_module.kimg) and self.ready(pl_module)
+        if due and not interrupted(trainer):  # minutes of work a user who pressed Ctrl-C is not waiting for
             self.evaluate(trainer, pl_module)
 
     @staticmethod

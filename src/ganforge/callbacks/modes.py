@@ -8,6 +8,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from ganforge.callbacks.interrupt import interrupted
 from ganforge.callbacks.publish import publish
 from ganforge.metrics.modes import mode_metrics
 from ganforge.schedules import Cadence
@@ -33,7 +34,7 @@ class ModeCoverage(L.Callback):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.cadence.due_at_end(pl_module.g_iters):
+        if not interrupted(trainer) and self.cadence.due_at_end(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:

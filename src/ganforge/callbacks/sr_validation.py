@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torchvision.utils import save_image
 
+from ganforge.callbacks.interrupt import interrupted
 from ganforge.callbacks.publish import publish
 from ganforge.media import image_grid, log_image_file
 from ganforge.metrics.sr import psnr_ssim_y
@@ -71,7 +72,7 @@ class SRValidation(L.Callback):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.cadence.due_at_end(pl_module.g_iters):
+        if not interrupted(trainer) and self.cadence.due_at_end(pl_module.g_iters):
             self.evaluate(trainer, pl_module)
 
     def score(self, out: Tensor, hr: Tensor, border: int) -> dict[str, float]:
