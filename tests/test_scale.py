@@ -93,14 +93,43 @@ def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
         assert group.encode() in record.read_bytes(), job
 
 
-def test_sweep_table_marks_failed_jobs(tmp_path):
-    out = cli(tmp_path, "-m", "model=gan", "data=ring8", "g_iters=2,0", "trainer=cpu", "logger=csv", *FAST_2D)
-    assert out.returncode != 0  # Hydra's basic sweeper re-raises a failed job at the end
+def test_a_sweep_with_a_bad_job_runs_the_others_prints_the_table_and_exits_2(tmp_path):
+    out = cli(tmp_path, "-m", "model=gan", "data=ring8", "g_iters=0,2", "trainer=cpu", "logger=csv", *FAST_2D)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and "Error executing job" not in out.stderr
     sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
     rows = {r["job"]: r for r in csv.DictReader(open(sweep / "summary.csv"))}
-    assert rows["0"]["status"] == "finished" and rows["1"]["status"] == "failed"
-    error = json.loads(only(list(sweep.glob("1_*/summary.json"))).read_text())["error"]
-    assert "g_iters must be a whole number >= 1 or null, got 0" in error
+    assert rows["0"]["status"] == "failed" and rows["1"]["status"] == "finished"  # the job after it still ran
+    assert "Sweep summary" in out.stdout and "| 1 |" in out.stdout
+    message = "g_iters must be a whole number >= 1 or null, got 0"
+    failed = [line for line in out.stderr.splitlines() if line.startswith("failed: ")]
+    assert failed == [f"failed: job 0 ({rows['0']['overrides']}): {message}"]
+    assert out.stderr.rstrip().endswith("error: 1 of 2 jobs failed")
+    assert json.loads(only(list(sweep.glob("0_*/summary.json"))).read_text())["error"] == message
+
+
+def test_an_unexpected_error_in_a_sweep_job_keeps_its_traceback_in_the_job_dir(tmp_path):
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import OmegaConf
+
+    from ganforge.sweep import SweepSummary
+
+    job_dir = tmp_path / "0_job"
+    config = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(job_dir)}, "job": {"num": 0},
+                                         "overrides": {"task": ["model=gan"]},
+                                         "sweeper": {"_target_": "hydra_plugins.optuna.OptunaSweeper"}}})
+    try:
+        raise ZeroDivisionError("a bug")
+    except ZeroDivisionError as err:
+        ret = JobReturn(status=JobStatus.FAILED, _return_value=err)
+    SweepSummary().on_job_end(config, ret)
+    trace = job_dir / "traceback.txt"
+    assert "ZeroDivisionError: a bug" in trace.read_text() and "Traceback" in trace.read_text()
+    summary = json.loads((job_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and f"(traceback in {trace})" in summary["error"]
+    # Another sweeper (Optuna) keeps its failure policy: the job stays failed, its error one line.
+    assert ret.status == JobStatus.FAILED
+    assert type(ret._return_value).__name__ == "SweepJobFailed" and str(ret._return_value).startswith("job 0: ")
 
 
 # ---- Optuna ----------------------------------------------------------------------------------

@@ -9,14 +9,19 @@ import csv
 import json
 import logging
 import math
+import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ganforge.errors import GanforgeError, one_line
 from ganforge.files import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -62,18 +67,13 @@ def _cell(value: Any) -> str:
 def sweep_rows(root: Path) -> list[dict[str, Any]]:
     """One row per job directory under ``root`` that has a ``summary.json``, by job number."""
     rows = []
-    for path in sorted(root.glob(f"*/{SUMMARY}")):
-        try:
-            job = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+    for job in _job_summaries(root):
         checkpoints = job.get("checkpoints", {})
         row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])), "status": job.get("status"),
                "objective": job.get("objective")}
         row.update({k: job.get("metrics", {}).get(k) for k in TABLE_METRICS})
         row["best_checkpoint"] = checkpoints.get("best") or checkpoints.get("last") or ""
         rows.append(row)
-    rows.sort(key=lambda r: (r["job"] is None, r["job"] if r["job"] is not None else 0))
     return rows
 
 
@@ -95,11 +95,68 @@ def write_sweep_table(root: Path) -> str:
     return markdown
 
 
+class SweepJobFailed(CompactHydraException):
+    """A job's error as one line (Hydra prints these without a traceback)."""
+
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
 class SweepSummary(Callback):
-    """Prints the sweep table when a ``-m`` sweep ends (jobs already wrote it, see module doc)."""
+    """Prints the sweep table when a ``-m`` sweep ends (jobs already wrote it, see module doc), one
+    line per failed job, and exits with status 2 when any job of a plain ``-m`` sweep failed (a
+    search's failed trials are part of the search). A failed job does not end the
+    sweep: with Hydra's basic sweeper the others run on (its error was printed as it happened, and
+    an unexpected exception's traceback is kept in the job's ``traceback.txt``); other sweepers (Optuna)
+    keep their own failure policy and get the error as one line."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status != JobStatus.FAILED:
+            return
+        # The getter would raise it and print "Error executing job" first: the error is already on the console.
+        error = job_return._return_value
+        output_dir = Path(config.hydra.runtime.output_dir)
+        line = one_line(error, limit=500)
+        if not isinstance(error, GanforgeError):
+            output_dir.mkdir(parents=True, exist_ok=True)
+            trace = output_dir / "traceback.txt"
+            trace.write_text("".join(traceback.format_exception(error)))
+            line = f"{type(error).__name__}: {line} (traceback in {trace})"
+        summary = output_dir / SUMMARY
+        if not summary.is_file():  # it failed before train.run wrote one
+            payload = {"job": config.hydra.job.num, "run_dir": str(output_dir),
+                       "overrides": list(config.hydra.overrides.task), "status": "failed", "objective": None,
+                       "metrics": {}, "checkpoints": {}, "error": line}
+            write_text_atomic(summary, json.dumps(payload, indent=2))
+        if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
+            job_return.status, job_return.return_value = JobStatus.COMPLETED, None
+        else:
+            job_return.return_value = SweepJobFailed(f"job {config.hydra.job.num}: {line}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         root = Path(config.hydra.sweep.dir)
         markdown = write_sweep_table(root) if root.is_dir() else ""
         if markdown:
             print(f"\nSweep summary ({root / 'summary.md'}, {root / 'summary.csv'}):\n{markdown}", flush=True)
+        failed = [job for job in _job_summaries(root) if job.get("status") == "failed"] if root.is_dir() else []
+        for job in failed:
+            print(f"failed: job {job.get('job')} ({' '.join(job.get('overrides', []))}): {job.get('error')}",
+                  file=sys.stderr)
+        if not failed:
+            return
+        total = len(_job_summaries(root))
+        if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:  # a search's failed trials are part of it
+            print(f"{len(failed)} of {total} trials failed", file=sys.stderr, flush=True)
+            return
+        print(f"error: {len(failed)} of {total} jobs failed", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _job_summaries(root: Path) -> list[dict[str, Any]]:
+    jobs = []
+    for path in sorted(root.glob(f"*/{SUMMARY}")):
+        try:
+            jobs.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return sorted(jobs, key=lambda j: (j.get("job") is None, j.get("job") or 0))

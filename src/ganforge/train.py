@@ -129,7 +129,8 @@ def run(cfg: DictConfig) -> float | None:
         raise
     except BaseException as err:
         if stopper.signum is None:  # Lightning ends a KeyboardInterrupt with SystemExit(1)
-            _finish(cfg, built, "failed", None, error=f"{type(err).__name__}: {err}")
+            message = str(err) if isinstance(err, GanforgeError) else f"{type(err).__name__}: {err}"
+            _finish(cfg, built, "failed", None, error=message)
             raise
         objective = None
     if stopper.signum is not None:
