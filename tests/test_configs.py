@@ -167,3 +167,14 @@ def test_bad_settings_fail_before_training_with_their_message(tmp_path, override
 def test_a_run_is_named_after_its_experiment_when_one_is_chosen(tmp_path):
     assert compose_cfg(tmp_path, ["experiment=ring8_wgan_gp", "seed=2"]).run_name == "ring8_wgan_gp_s2"
     assert compose_cfg(tmp_path, ["model=gan", "data=ring8"]).run_name == "gan_ring8_s0"
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "sample.py", "upscale.py"])
+def test_help_lists_the_groups_a_user_chooses_from_and_not_the_building_blocks(tmp_path, script):
+    out = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    groups = out.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = {line.split(":")[0] for line in groups.splitlines() if ": " in line}
+    assert {"model", "data", "experiment", "trainer", "metrics/extractor"} <= listed
+    assert not {"model/base", "experiment/base", "wandb_sweeps", "hydra", "hydra/help"} & listed

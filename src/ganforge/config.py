@@ -78,9 +78,27 @@ def run_label(model: str, data: str, experiment: str | None = None) -> str:
     return str(experiment) if experiment not in (None, "None", "null", "") else f"{model}_{data}"
 
 
+# Folders under conf/ that are not groups a user chooses: the building blocks of a group's options
+# (``*/base``) and W&B's own sweep files (read by ``wandb sweep``, not by Hydra).
+NOT_CHOICES = ("wandb_sweeps",)
+
+
+def is_choice_group(group: str) -> bool:
+    return group.split("/")[0] != "hydra" and group not in NOT_CHOICES and group.split("/")[-1] != "base"
+
+
+def help_groups() -> str:
+    """The config groups ``--help`` lists, without those of ``is_choice_group``'s exceptions (Hydra's
+    ``$APP_CONFIG_GROUPS`` lists every folder). Uses the Hydra instance that is printing the help."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().hydra.format_config_groups(is_choice_group)
+
+
 def register_resolvers() -> None:
     resolvers = {"auto_precision": auto_precision, "sweep_group": sweep_group,
-                 "sqlite_url": sqlite_url, "launch_dir": launch_dir, "run_label": run_label}
+                 "sqlite_url": sqlite_url, "launch_dir": launch_dir, "run_label": run_label,
+                 "help_groups": help_groups}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
