@@ -17,6 +17,8 @@ FORBIDDEN = {
     "losses": {"nets", "models", "data", "callbacks", "metrics", "train"},
     "penalties": {"nets", "models", "data", "callbacks", "metrics", "train"},
     "errors": {"*"},
+    "schema": {"models", "data", "callbacks", "metrics", "nets", "train", "config", "loggers", "cli"},
+    "console": {"models", "data", "callbacks", "metrics", "nets", "train"},
     "schedules": {"models", "data", "callbacks", "metrics", "nets", "train"},
     "surfaces": {"models", "data", "callbacks", "metrics", "nets", "train"},
     "metrics": {"models", "callbacks", "data", "train", "evaluate", "sample", "upscale"},

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
+
+from ganforge.schema import AtLeast, check_tree, check_value
 
 
 def cpu_has_native_bf16() -> bool:
@@ -108,60 +109,26 @@ register_resolvers()
 
 
 # ---- the type check of each entry point's top-level settings ---------------------------------
-@dataclass(frozen=True)
-class Setting:
-    """What one top-level key accepts: a type, whether null is allowed, a lower bound, a choice."""
-
-    kind: type
-    nullable: bool = False
-    minimum: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        what = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[self.kind]
-        if self.choices:
-            what = "one of " + ", ".join(self.choices)
-        if self.minimum is not None:
-            what += f" >= {self.minimum:g}"
-        return what + (" or null" if self.nullable else "")
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.nullable
-        if self.kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif self.kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, self.kind)
-        if ok and self.choices:
-            ok = value in self.choices
-        if ok and self.minimum is not None:
-            ok = value >= self.minimum
-        return ok
-
-
-_CKPT = Setting(str)
-_DEVICE = Setting(str)
-SCHEMAS: dict[str, dict[str, Setting]] = {
+# Each top-level key's type hint, checked by ganforge.schema like every constructor's parameters.
+_CKPT, _DEVICE, _SEED = str, str, int
+_COUNT = Annotated[int, AtLeast(1)]
+SCHEMAS: dict[str, dict[str, Any]] = {
     "train": {
-        "seed": Setting(int, nullable=True), "g_iters": Setting(int, nullable=True, minimum=1),
-        "checkpoint_every": Setting(int, minimum=1), "ckpt_path": Setting(str, nullable=True),
-        "objective": Setting(str, nullable=True), "objective_penalty": Setting(float),
-        "auto_resume": Setting(bool), "nan_policy": Setting(str, choices=("stop", "warn")),
+        "seed": int | None, "g_iters": Annotated[int | None, AtLeast(1)], "checkpoint_every": _COUNT,
+        "ckpt_path": str | None, "objective": str | None, "objective_penalty": float,
+        "auto_resume": bool, "nan_policy": Literal["stop", "warn"],
     },
-    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int),
-             "precision": Setting(str, choices=("auto", "32-true", "bf16-mixed", "16-mixed"))},
+    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": _SEED,
+             "precision": Literal["auto", "32-true", "bf16-mixed", "16-mixed"]},
     "sample": {
-        "ckpt_path": _CKPT, "device": _DEVICE, "seed": Setting(int), "out_dir": Setting(str, nullable=True),
-        "grid_size": Setting(int, minimum=1), "grid_columns": Setting(int, minimum=1),
-        "num_images": Setting(int, minimum=0), "batch_size": Setting(int, minimum=1),
-        "interpolation.rows": Setting(int, minimum=0), "interpolation.steps": Setting(int, minimum=2),
+        "ckpt_path": _CKPT, "device": _DEVICE, "seed": _SEED, "out_dir": str | None,
+        "grid_size": _COUNT, "grid_columns": _COUNT, "num_images": Annotated[int, AtLeast(0)],
+        "batch_size": _COUNT, "interpolation.rows": Annotated[int, AtLeast(0)],
+        "interpolation.steps": Annotated[int, AtLeast(2)],
     },
     "upscale": {
-        "ckpt_path": _CKPT, "device": _DEVICE, "input": Setting(str, nullable=True),
-        "output": Setting(str, nullable=True), "tile": Setting(int, minimum=16),
-        "tile_overlap": Setting(int, minimum=0),
+        "ckpt_path": _CKPT, "device": _DEVICE, "input": str | None, "output": str | None,
+        "tile": Annotated[int, AtLeast(16)], "tile_overlap": Annotated[int, AtLeast(0)],
     },
 }
 
@@ -222,12 +189,14 @@ def check_settings(cfg: DictConfig, task: str) -> None:
         check_train_keys(cfg)
 
     absent = object()
-    for key, setting in SCHEMAS[task].items():
+    for key, hint in SCHEMAS[task].items():
         try:
             value = OmegaConf.select(cfg, key, default=absent, throw_on_missing=True)
         except MissingMandatoryValue:
             raise GanforgeError(f"{key} is required: add {key}=<value> to the command line") from None
         if value is absent:  # a library caller's partial config: what is there is checked
             continue
-        if not setting.accepts(value):
-            raise GanforgeError(f"{key} must be {setting.describe()}, got {value!r}")
+        check_value(key, value, hint)
+    for key in cfg:  # every group: each node with a _target_ against its constructor's signature
+        if key != "hydra" and key not in SCHEMAS[task]:
+            check_tree(cfg[key], str(key))

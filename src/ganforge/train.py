@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shlex
-import signal
 import sys
 import time
 import warnings
@@ -25,13 +23,14 @@ from ganforge.callbacks.checkpoint import AtomicCheckpointIO
 from ganforge.callbacks.interrupt import StopOnSignal
 from ganforge.callbacks.run_length import StopAtGIters
 from ganforge.config import check_settings, precision_choice
+from ganforge.console import end_of_run_report, interrupted_line
 from ganforge.errors import DivergedError, GanforgeError, config_errors
 from ganforge.files import open_checkpoint
 from ganforge.lightning_internals import completed_epochs
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.checkpoints import check_resumable
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
-from ganforge.sweep import TABLE_METRICS, in_multirun, job_overrides, sweep_dir, write_job_summary, write_sweep_table
+from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
 
 log = logging.getLogger(__name__)
 
@@ -135,56 +134,15 @@ def run(cfg: DictConfig) -> float | None:
         objective = None
     if stopper.signum is not None:
         _finish(cfg, built, "interrupted", None)
-        print(interrupted_line(cfg, built, stopper), file=sys.stderr, flush=True)
+        g = built.model.g_iters if isinstance(built.model, Counted) else None
+        print(interrupted_line(cfg, g, stopper.signum, stopper.stopped_at is None), file=sys.stderr, flush=True)
         sys.exit(128 + stopper.signum)
     _finish(cfg, built, "finished", objective)
     if built.is_global_zero:
-        print(end_of_run_report(cfg, built, time.monotonic() - started), flush=True)
+        output_dir = Path(cfg.paths.output_dir)
+        print(end_of_run_report(cfg, _plain_metrics(built), _checkpoints(output_dir), time.monotonic() - started),
+              flush=True)
     return objective
-
-
-def resume_command(cfg: DictConfig, checkpoint: Path, *extra: str) -> str:
-    """``python train.py <this run's overrides> <extra> ckpt_path=<checkpoint>``, ready to paste."""
-    replaced = {"ckpt_path", *(e.split("=", 1)[0].lstrip("+~") for e in extra)}
-    overrides = [o for o in job_overrides() if o.split("=", 1)[0].lstrip("+~") not in replaced]
-    return " ".join(shlex.quote(a) for a in ["python", "train.py", *overrides, *extra, f"ckpt_path={checkpoint}"])
-
-
-def interrupted_line(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> str:
-    name = signal.Signals(stopper.signum).name if stopper.signum else "signal"
-    if built.model is None or not isinstance(built.model, Counted):
-        return f"interrupted ({name}) before training started; nothing was saved"
-    g = built.model.g_iters
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if not last.is_file():
-        return f"interrupted ({name}) at generator iteration {g}, before the first checkpoint; nothing to resume"
-    held = "" if stopper.stopped_at is not None else " (stopped at once: last.ckpt is the last periodic checkpoint)"
-    return f"interrupted ({name}) at generator iteration {g}{held}; resume with: {resume_command(cfg, last)}"
-
-
-def end_of_run_report(cfg: DictConfig, built: Built, seconds: float) -> str:
-    """What a run leaves and what to do next, printed when it finishes."""
-    output_dir = Path(cfg.paths.output_dir)
-    metrics = _plain_metrics(built)
-    lines = [f"finished: {int(metrics.get('progress/g_iters', 0))} generator iterations "
-             f"({metrics.get('progress/kimg', 0.0):.1f} kimg) in {seconds / 60:.1f} min; run dir {output_dir}"]
-    samples = output_dir / "samples"
-    if samples.is_dir():
-        lines.append(f"  samples:       {samples}")
-    checkpoints = _checkpoints(output_dir)
-    for key, label in (("last", "last.ckpt"), ("best", "best_fid.ckpt")):
-        if key in checkpoints:
-            lines.append(f"  {label + ':':<14} {checkpoints[key]}")
-    shown = [f"{k} {metrics[k]:.4g}" for k in TABLE_METRICS if k in metrics]
-    if shown:
-        lines.append(f"  final metrics: {', '.join(shown)}")
-    if "last" in checkpoints:
-        scored = checkpoints.get("best", checkpoints["last"])
-        lines.append(f"  evaluate:      python evaluate.py ckpt_path={shlex.quote(scored)}")
-        more = (f"g_iters={2 * int(cfg.g_iters)}" if cfg.get("g_iters") is not None
-                else f"trainer.max_epochs={2 * int(cfg.trainer.get('max_epochs') or 1)}")
-        lines.append(f"  train on:      {resume_command(cfg, Path(checkpoints['last']), more)}")
-    return "\n".join(lines)
 
 
 def check_not_finished(cfg: DictConfig, checkpoint: dict[str, Any], where: str) -> None:

@@ -28,6 +28,7 @@ from ganforge.models.loop import AdversarialLoop
 from ganforge.models.tasks import FromNoise
 from ganforge.penalties import get_penalty
 from ganforge.schedules import LinearDecay, check_warmup
+from ganforge.schema import Above, Annotated, AtLeast, Range, check_arguments
 
 
 class EmaWithWarmup:
@@ -67,50 +68,43 @@ class GAN(AdversarialLoop):
         sample_shape: Sequence[int],
         num_classes: int = 0,
         conditional: bool = False,
-        z_dim: int = 100,
+        z_dim: Annotated[int, AtLeast(1)] = 100,
         loss: str = "non_saturating",
         loss_kwargs: dict | None = None,
         penalties: dict | None = None,
-        clip_value: float | None = None,
+        clip_value: Annotated[float | None, Above(0)] = None,
         augment: Sequence[str] = (),
-        n_critic: int = 1,
+        n_critic: Annotated[int, AtLeast(1)] = 1,
         critic_warmup: dict | None = None,
-        ema_decay: float | None = None,
-        lr_decay_start: float | None = None,
-        pack: int = 1,
-        num_fixed_samples: int | None = None,
+        ema_decay: Annotated[float | None, Range(0, 1, low_open=True, high_open=True)] = None,
+        lr_decay_start: Annotated[float | None, Range(0, 1, high_open=True)] = None,
+        pack: Annotated[int, AtLeast(1)] = 1,
+        num_fixed_samples: Annotated[int | None, AtLeast(1)] = None,
         channels_last: bool = True,
         compile: bool = False,
         reuse_fake: bool = False,
         run_length: int | None = None,
     ) -> None:
+        check_arguments(GAN.__init__, locals(), "model")
         super().__init__(run_length)
         hparams = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__", "run_length")}
         hparams["sample_shape"] = [int(s) for s in sample_shape]
         hparams["augment"] = list(augment)
         self.save_hyperparameters(hparams)
-        if n_critic < 1:
-            raise GanforgeError(f"model.n_critic must be at least 1, got {n_critic}")
         self.critic_warmup = check_warmup(hparams["critic_warmup"])
         self.n_critic = int(n_critic)
         if conditional and num_classes == 0:
             raise GanforgeError("this model is conditional (model.conditional=true) but the data has no class "
                                 "labels; choose a labelled dataset (mnist, fashion_mnist, cifar10) or an "
                                 "unconditional model")
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise GanforgeError(f"model.ema_decay must be in (0, 1) or null, got {ema_decay}")
-        if pack < 1 or (pack > 1 and conditional):
-            raise GanforgeError(f"model.pack must be 1 or more, and 1 for conditional models, got {pack}")
-        if lr_decay_start is not None and not 0.0 <= lr_decay_start < 1.0:
-            raise GanforgeError(f"model.lr_decay_start must be in [0, 1) or null, got {lr_decay_start}")
+        if pack > 1 and conditional:  # the ranges of single settings are in the signature (ganforge.schema)
+            raise GanforgeError(f"model.pack must be 1 for conditional models, got {pack}")
         self.sample_shape = tuple(hparams["sample_shape"])
         self.conditional, self.num_classes = conditional, num_classes
         label_classes = num_classes if conditional else 0
         self.loss = get_loss(loss, **(loss_kwargs or {}))
         self.penalties = {name: (get_penalty(name), float(weight)) for name, weight in (penalties or {}).items()
                           if weight}
-        if clip_value is not None and clip_value <= 0:
-            raise GanforgeError(f"model.clip_value must be positive or null, got {clip_value}")
         self.clip_value = clip_value
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:
