@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import ROOT, compose_cfg
 
-from ganforge.train import objective_value
+from ganforge.sweep import objective_value
 
 QUIET = ["trainer.enable_model_summary=false", "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
          "checkpoint_every=1000"]

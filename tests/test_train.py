@@ -173,9 +173,31 @@ def test_cli_bad_image_size_fails_before_training_with_one_message(tmp_path):
 
 
 def test_cli_missing_data_offline(tmp_path):
-    out = _cli(tmp_path, "data=cifar10", "data.download=false")
-    assert out.returncode == 2
+    """The error comes before any W&B line, and no run directory is left that looks like a run."""
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "trainer=cpu", "data=cifar10", "data.download=false",
+                          "logger=wandb", "g_iters=2"], capture_output=True, text=True, timeout=180, cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin", "GANFORGE_ROOT": str(tmp_path), "WANDB_MODE": "offline",
+                              "GANFORGE_DATA_DIR": str(tmp_path / "data")})
+    assert out.returncode == 2, out.stderr[-2000:]
     assert f"error: CIFAR-10 was not found under {tmp_path}/data/cifar-10-batches-py" in out.stderr
+    assert "W&B" not in out.stdout + out.stderr and "wandb:" not in out.stdout + out.stderr
+    runs = tmp_path / "outputs" / "train" / "runs"
+    assert not (list(runs.iterdir()) if runs.is_dir() else [])
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("WANDB_MODE", "bogus", "error: WANDB_MODE='bogus' is not a W&B mode: use one of online, offline, disabled"),
+    ("WANDB_BASE_URL", "http://host:port", "(W&B variables in this environment: WANDB_BASE_URL='http://host:port')"),
+    ("WANDB_CONSOLE", "sideways", "(W&B variables in this environment: WANDB_CONSOLE='sideways')"),
+])
+def test_a_bad_wandb_variable_is_one_line_naming_it(tmp_path, variable, value, message):
+    env = {"PATH": "/usr/bin:/bin", "GANFORGE_ROOT": str(tmp_path), "GANFORGE_DATA_DIR": str(tmp_path / "data"),
+           variable: value}
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "trainer=cpu", "model=gan", "data=ring8",
+                          "logger=wandb", "g_iters=2"], capture_output=True, text=True, timeout=180, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert message in out.stderr and "Traceback" not in out.stderr
 
 
 def test_cli_empty_image_folder(tmp_path):

@@ -15,16 +15,30 @@ from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from ganforge.errors import SettingError
+from ganforge.errors import GanforgeError, SettingError, one_line
 from ganforge.lightning_internals import set_wandb_run, wandb_init_arguments, wandb_run
 
 log = logging.getLogger(__name__)
 
 
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
+
+
 def _wandb_server() -> tuple[str, int]:
     """(host, port) of the W&B server: WANDB_BASE_URL for self-hosted ones, else api.wandb.ai:443."""
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+    base = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        url = urlparse(base)
+        return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+    except ValueError as err:
+        raise GanforgeError(f"WANDB_BASE_URL={base!r} is not a URL W&B can use ({err}): set it to the "
+                            "server's address, e.g. https://wandb.example.com, or unset it") from None
+
+
+def wandb_environment() -> str:
+    """The W&B variables set in this environment (the API key's value left out), for error messages."""
+    names = sorted(k for k in os.environ if k.startswith("WANDB_"))
+    return ", ".join(f"{k}=<set>" if k == "WANDB_API_KEY" else f"{k}={os.environ[k]!r}" for k in names)
 
 
 def has_wandb_credentials() -> bool:
@@ -50,6 +64,9 @@ def resolve_wandb_mode(mode: str = "auto") -> str:
     3-second probe), so a run never blocks on W&B's ~100 s network timeout."""
     env = os.environ.get("WANDB_MODE")
     if env:
+        if env not in WANDB_MODES:
+            raise GanforgeError(f"WANDB_MODE={env!r} is not a W&B mode: use one of {', '.join(WANDB_MODES[:3])} "
+                                "or unset it (ganforge then picks online or offline)")
         return env
     if mode != "auto":
         return mode
@@ -91,6 +108,7 @@ class GanWandbLogger(WandbLogger):
             init.pop("anonymous", None)
         self.step_metric = step_metric
         self.upload_final = log_model in (True, "best", "all")
+        self.offline_note: str | None = None  # said when the run starts, after the checks before training
 
     @property
     @rank_zero_experiment
@@ -100,7 +118,17 @@ class GanWandbLogger(WandbLogger):
 
             # wandb.init directly (not super()): Lightning's property would make its optimizer-step
             # counter the x-axis of every key ("*").
-            run = wandb.run if wandb.run is not None else wandb.init(**wandb_init_arguments(self))
+            if wandb.run is not None:
+                run = wandb.run
+            else:
+                if self.offline_note:
+                    log.warning(self.offline_note)
+                try:
+                    run = wandb.init(**wandb_init_arguments(self))
+                except Exception as err:  # noqa: BLE001  (W&B's own settings errors, from its environment)
+                    variables = wandb_environment()
+                    raise GanforgeError(f"W&B could not start a run: {one_line(err)}" + (
+                        f" (W&B variables in this environment: {variables})" if variables else "")) from err
             define_axes(run, self.step_metric)
             set_wandb_run(self, run)
         return wandb_run(self)
@@ -137,11 +165,12 @@ class GanWandbLogger(WandbLogger):
 def wandb_logger(mode: str = "auto", **kwargs: Any) -> GanWandbLogger:
     """A ``GanWandbLogger`` in the resolved mode; offline runs say how to upload them later."""
     resolved = resolve_wandb_mode(mode)
+    logger = GanWandbLogger(mode=resolved, **kwargs)
     if resolved == "offline":
         save_dir = kwargs.get("save_dir") or "."
-        log.warning("W&B is offline (no login or no network); upload later with: wandb sync %s/wandb/offline-run-*",
-                    save_dir)
-    return GanWandbLogger(mode=resolved, **kwargs)
+        logger.offline_note = (f"W&B is offline (no login or no network); upload later with: wandb sync "
+                               f"{save_dir}/wandb/offline-run-*")
+    return logger
 
 
 class KimgTensorBoardLogger(TensorBoardLogger):

@@ -44,6 +44,34 @@ def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
+    """The number returned to sweepers. ``objective: auto`` is ``val/fid`` for images and
+    ``val/mode_error`` for 2-D mixtures (both lower-is-better). NaN or inf (a diverged run)
+    becomes ``objective_penalty``, so a search goes on and learns to avoid that region."""
+    if not cfg.get("objective"):
+        return None
+    name = objective_name(cfg, metrics)
+    if name is None:
+        raise GanforgeError("objective=auto needs val/fid (image metrics; are the Inception weights there?) "
+                            "or val/mode_error (ring8/grid25), and this run logged neither")
+    if name not in metrics:
+        raise GanforgeError(f"objective={name} was not logged by this run; logged: {', '.join(sorted(metrics))}")
+    value = float(metrics[name])
+    if not math.isfinite(value):
+        penalty = float(cfg.get("objective_penalty", 1e6))
+        log.warning("objective %s is %s; returning objective_penalty=%g", name, value, penalty)
+        return penalty
+    return value
+
+
+def objective_name(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
+    """The metric ``objective`` names; ``auto``: ``val/fid`` or ``val/mode_error``, whichever was logged."""
+    name = cfg.get("objective")
+    if name == "auto":
+        return next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
+    return name or None
+
+
 def write_job_summary(output_dir: Path, status: str, metrics: dict[str, float], checkpoints: dict[str, str],
                       objective: float | None = None, error: str | None = None) -> Path:
     """``summary.json`` of one job (rank 0 only)."""

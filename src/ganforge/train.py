@@ -3,9 +3,10 @@ train, and return the objective metric (for sweepers)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -30,7 +31,15 @@ from ganforge.lightning_internals import completed_epochs
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.checkpoints import check_resumable
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
-from ganforge.sweep import in_multirun, sweep_dir, write_job_summary, write_sweep_table
+from ganforge.sweep import (
+    SUMMARY,
+    in_multirun,
+    objective_name,
+    objective_value,
+    sweep_dir,
+    write_job_summary,
+    write_sweep_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +83,6 @@ def resume_checkpoint(output_dir: Path) -> Path | None:
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 
 
-def objective_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
-    """The number returned to sweepers. ``objective: auto`` is ``val/fid`` for images and
-    ``val/mode_error`` for 2-D mixtures (both lower-is-better). NaN or inf (a diverged run)
-    becomes ``objective_penalty``, so a search goes on and learns to avoid that region."""
-    if not cfg.get("objective"):
-        return None
-    name = _objective_name(cfg, metrics)
-    if name is None:
-        raise GanforgeError("objective=auto needs val/fid (image metrics; are the Inception weights there?) "
-                            "or val/mode_error (ring8/grid25), and this run logged neither")
-    if name not in metrics:
-        raise GanforgeError(f"objective={name} was not logged by this run; logged: {', '.join(sorted(metrics))}")
-    value = float(metrics[name])
-    if not math.isfinite(value):
-        penalty = float(cfg.get("objective_penalty", 1e6))
-        log.warning("objective %s is %s; returning objective_penalty=%g", name, value, penalty)
-        return penalty
-    return value
-
-
 @dataclass
 class Built:
     """What ``_fit`` has built so far: ``_finish`` reports from it, also for a run that failed part-way."""
@@ -102,6 +91,7 @@ class Built:
     model: Any = None
     loggers: list[Any] = field(default_factory=list)
     config: dict[str, Any] | None = None  # the resolved config, as the loggers got it
+    started: bool = False  # training began (trainer.fit was called)
 
     @property
     def is_global_zero(self) -> bool:
@@ -130,6 +120,8 @@ def run(cfg: DictConfig) -> float | None:
         if stopper.signum is None:  # Lightning ends a KeyboardInterrupt with SystemExit(1)
             message = str(err) if isinstance(err, GanforgeError) else f"{type(err).__name__}: {err}"
             _finish(cfg, built, "failed", None, error=message)
+            if not built.started and not in_multirun():  # the error is on the console; a sweep's table keeps it
+                discard_unstarted_run(Path(cfg.paths.output_dir))
             raise
         objective = None
     if stopper.signum is not None:
@@ -175,9 +167,9 @@ def _finish(cfg: DictConfig, built: Built, status: str, objective: float | None,
             _refresh_sweep_table()
         wandb_loggers = [lg for lg in built.loggers if isinstance(lg, GanWandbLogger)]
         summary = {**metrics, "status": status}
-        objective_name = _objective_name(cfg, metrics)
-        if status == "diverged" and objective_name and objective is not None:
-            summary[objective_name] = objective
+        ranked = objective_name(cfg, metrics)
+        if status == "diverged" and ranked and objective is not None:
+            summary[ranked] = objective
         for logger in wandb_loggers:
             with config_errors("logger.wandb"):
                 logger.finish_run(summary, checkpoints if status != "failed" else {},
@@ -188,14 +180,6 @@ def _finish(cfg: DictConfig, built: Built, status: str, objective: float | None,
 
             # A diverged run ends as finished in W&B: its summary holds a value a sweep can rank.
             wandb.finish(exit_code=1 if status == "failed" else 0)
-
-
-def _objective_name(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
-    """The metric ``objective`` names; ``auto``: ``val/fid`` or ``val/mode_error``, whichever was logged."""
-    name = cfg.get("objective")
-    if name == "auto":
-        return next((k for k in ("val/fid", "val/mode_error") if k in metrics), None)
-    return name or None
 
 
 def _plain_metrics(built: Built) -> dict[str, float]:
@@ -215,6 +199,19 @@ def _checkpoints(output_dir: Path) -> dict[str, str]:
     folder = output_dir / "checkpoints"
     found = {"last": folder / "last.ckpt", "best": folder / "best_fid.ckpt"}
     return {k: str(v) for k, v in found.items() if v.is_file()}
+
+
+def discard_unstarted_run(output_dir: Path) -> None:
+    """Remove what Hydra and ganforge wrote for a run that failed before training (its config,
+    log and summary), so no directory is left that looks like a run; anything else stays."""
+    for name in (".hydra", "train.log", SUMMARY):
+        path = output_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    with contextlib.suppress(OSError):
+        output_dir.rmdir()  # only when nothing else is in it
 
 
 def _refresh_sweep_table() -> None:
@@ -281,6 +278,7 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
              length, cfg.paths.output_dir)
     log.info("precision %s", precision_note(str(trainer.precision), str(cfg.trainer.get("accelerator", "auto"))))
 
+    built.started = True
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     return objective_value(cfg, trainer.callback_metrics)
 
