@@ -261,3 +261,27 @@ def test_every_lightning_epoch_is_a_full_pass(tmp_path):
     trainer.fit(model, train_dataloaders=stream)
     assert count.per_epoch == {0: 5, 1: 5, 2: 5}
     assert model.d_steps == 15 and stream.epoch == 2
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "cifar10"])
+def test_dataset_files_that_exist_but_do_not_parse_are_named_with_what_to_do(tmp_path, name):
+    from ganforge.data.torchvision_sets import TorchvisionImages
+
+    if name == "fashion_mnist":
+        make_idx_set(tmp_path / "FashionMNIST" / "raw", n=8)
+        damaged = tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+        damaged.write_bytes(damaged.read_bytes()[:100])  # cut short: torchvision's reader asserts
+        where, pretty = tmp_path / "FashionMNIST", "Fashion-MNIST"
+    else:
+        where, pretty = tmp_path / "cifar-10-batches-py", "CIFAR-10"
+        where.mkdir()
+        for part in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]:
+            (where / part).write_bytes(b"not a pickle")
+    data = TorchvisionImages(name, str(tmp_path), download=False, batch_size=4, seed=0)
+    with pytest.raises(GanforgeError) as err:
+        data.prepare_data()
+    message = str(err.value)
+    assert message.startswith(f"{pretty} files under {where} could not be read (")
+    assert f"Delete {where} and run again to download them" in message
+    if name == "fashion_mnist":
+        assert "raw/train-images-idx3-ubyte" in message

@@ -135,7 +135,11 @@ class TorchvisionImages(ImageDataModule):
             seed_idx_files(raw_dir, self.system_dirs)
         try:
             return cls(str(self.root), train=train, download=self.download)
-        except (RuntimeError, OSError) as err:  # torchvision raises RuntimeError for missing/failed downloads
+        except Exception as err:  # noqa: BLE001  (RuntimeError for missing/failed downloads, asserts and pickle errors)
+            if any(p.is_file() for p in (self.root / folder).rglob("*")):
+                raise self._unreadable(err) from None  # the files are there and do not parse
+            if not isinstance(err, (RuntimeError, OSError)):
+                raise
             failure = one_line(err, limit=200)
         debian = DEBIAN_PACKAGES.get(self.name)
         if self.download and debian is not None:
@@ -156,6 +160,17 @@ class TorchvisionImages(ImageDataModule):
             f"access, put the dataset files there (torchvision's layout) or point data.root at a folder that "
             f"has them{also}"
         )
+
+    def _unreadable(self, err: Exception) -> GanforgeError:
+        """Files that exist but do not parse: named, with what to do."""
+        _, folder, _, pretty = SETS[self.name]
+        where = self.root / folder
+        files = sorted(str(p.relative_to(where)) for p in where.rglob("*") if p.is_file())
+        shown = ", ".join(files[:8]) + (f" and {len(files) - 8} more" if len(files) > 8 else "")
+        return GanforgeError(
+            f"{pretty} files under {where} could not be read ({type(err).__name__}: {one_line(err, 150) or 'no detail'}"
+            f"; files there: {shown or 'none'}): they are damaged or not torchvision's layout. Delete {where} and "
+            "run again to download them, or put intact copies there")
 
     def prepare_data(self) -> None:
         self._dataset()
