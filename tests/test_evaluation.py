@@ -143,6 +143,7 @@ def test_evaluate_scores_a_checkpoint_and_writes_metrics_json(tmp_path, data_roo
     scores = evaluate.run(eval_cfg(tmp_path, ckpt))
     printed = capsys.readouterr().out
     assert "fid" in printed and "3 generator iterations" in printed and "16 images" in printed
+    assert "random_conv features: NOT comparable with published FID" in printed  # never quoted as an FID
     saved = json.loads((ckpt.parent / "metrics.json").read_text())
     assert saved["last.ckpt"]["scores"]["fid"] == pytest.approx(scores["fid"])
     assert saved["last.ckpt"]["split"] == "test" and saved["last.ckpt"]["num_real"] == 32

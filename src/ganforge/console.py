@@ -8,7 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
 
 from ganforge.sweep import TABLE_METRICS, job_overrides
 
@@ -47,6 +48,9 @@ def end_of_run_report(cfg: DictConfig, metrics: dict[str, Any], checkpoints: dic
     shown = [f"{k} {metrics[k]:.4g}" for k in TABLE_METRICS if k in metrics]
     if shown:
         lines.append(f"  final metrics: {', '.join(shown)}")
+        caveat = _features_caveat(cfg)
+        if caveat and any(k.startswith("val/") for k in metrics):
+            lines.append(f"                 ({caveat})")
     if "last" in checkpoints:
         scored = checkpoints.get("best", checkpoints["last"])
         lines.append(f"  evaluate:      python evaluate.py ckpt_path={shlex.quote(scored)}")
@@ -54,3 +58,12 @@ def end_of_run_report(cfg: DictConfig, metrics: dict[str, Any], checkpoints: dic
                 else f"trainer.max_epochs={2 * int(cfg.trainer.get('max_epochs') or 1)}")
         lines.append(f"  train on:      {resume_command(checkpoints['last'], more)}")
     return "\n".join(lines)
+
+
+def _features_caveat(cfg: DictConfig) -> str | None:
+    """What the configured feature extractor says about its numbers (random_conv: not an FID)."""
+    target = OmegaConf.select(cfg, "metrics.extractor._target_")
+    try:
+        return getattr(get_object(target), "caveat", None) if target else None
+    except Exception:  # noqa: BLE001  (a target that does not import: the run already said so)
+        return None

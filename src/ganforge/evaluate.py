@@ -95,7 +95,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         "generator": "EMA" if getattr(module, "ema", None) is not None else "trained weights",
         "real": f"{num_real} images of {key}",
         "generated": f"{num_samples} images ({precision})",
-        "features": extractor.name,
+        "features": extractor.name + (f" ({extractor.caveat})" if getattr(extractor, "caveat", None) else ""),
     }
     print(scores_table(scores, header))
     entry = {**header, "num_real": num_real, "num_samples": num_samples, "split": split,

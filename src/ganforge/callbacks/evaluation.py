@@ -142,6 +142,8 @@ class Evaluation(L.Callback):
         publish(trainer, pl_module, {**self.latest, **self.best()})
         if trainer.is_global_zero:
             shown = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in self.latest.items())
+            caveat = getattr(self.extractor, "caveat", None)
+            shown += f" [{caveat}]" if caveat else ""
             log.info("%.1f kimg (%d generator iterations): %s (%.1f s)", pl_module.kimg, pl_module.g_iters, shown,
                      time.perf_counter() - started)
         if improved and self.save_best:

@@ -142,6 +142,8 @@ class RandomConvFeatures(nn.Module):
 
     num_features = 32
     has_logits = True
+    # Said beside every number it produces (logs, evaluate.py's table), so none is quoted as an FID.
+    caveat = "random_conv features: NOT comparable with published FID/KID/IS (a pipeline check)"
 
     def __init__(self, seed: int = 0, num_classes: int = 10) -> None:
         super().__init__()
