@@ -124,8 +124,8 @@ def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["data.storage=disk"], "data.storage must be one of auto, memory, mapped, got 'disk'"),
-    (["data.max_memory_gb=0"], "data.max_memory_gb must be positive, got 0"),
-    (["data.decode_stall_s=0"], "data.decode_stall_s must be positive, got 0"),
+    (["data.max_memory_gb=0"], "data.max_memory_gb must be a number > 0, got 0"),
+    (["data.decode_stall_s=0"], "data.decode_stall_s must be a number > 0, got 0"),
     (["metrics.batch_size=0"], "metrics.batch_size must be at least 1 (or null for the device's default), got 0"),
     (["data.storage=memory", "data.max_memory_gb=1e-9"], "GiB in memory, over data.max_memory_gb=1e-09"),
     (["data.max_memory_gb=1e-9", "data.cache_dir=null"], "which needs data.cache_dir"),

@@ -228,7 +228,7 @@ def test_memory_budget_is_checked_before_decoding(tmp_path):
 
 
 def test_bad_image_settings():
-    with pytest.raises(GanforgeError, match="data.channels must be 1 or 3"):
+    with pytest.raises(GanforgeError, match="data.channels must be one of 1, 3"):
         ImageFolderImages("x", resolution=32, channels=2)
     with pytest.raises(GanforgeError, match="unknown torchvision set 'svhn'"):
         TorchvisionImages("svhn", "x")

@@ -12,16 +12,17 @@ from torch import Tensor
 from ganforge.data.mapped import MappedImages
 from ganforge.data.stream import InMemoryBatches, PrefetchedBatches, uint8_to_unit
 from ganforge.errors import GanforgeError
+from ganforge.schema import Annotated, AtLeast, check_arguments
 
 
 class InMemoryDataModule(L.LightningDataModule):
     """Subclasses implement ``load`` -> (samples, int64 labels); ``to_sample`` maps stored
     samples to model inputs (uint8 images -> [-1, 1] by default), after the device transfer."""
 
-    def __init__(self, sample_shape: Sequence[int], num_classes: int, batch_size: int, seed: int) -> None:
+    def __init__(self, sample_shape: Sequence[int], num_classes: int, batch_size: Annotated[int, AtLeast(1)],
+                 seed: int) -> None:
+        check_arguments(InMemoryDataModule.__init__, locals(), "data")  # ranges: the signature (ganforge.schema)
         super().__init__()
-        if batch_size < 1:
-            raise GanforgeError(f"data.batch_size must be positive, got {batch_size}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.num_classes = num_classes
         self.batch_size, self.seed = batch_size, seed

@@ -25,6 +25,7 @@ from ganforge.data.images import UNREADABLE_IMAGE_ERRORS, ImageDataModule, fit_i
 from ganforge.data.mapped import MappedImages
 from ganforge.errors import DataNotFoundError, GanforgeError
 from ganforge.reporting import counting
+from ganforge.schema import Above, Annotated, AtLeast, check_arguments
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,12 @@ class FolderImages(ImageDataModule):
 
     crop: int | None = None
 
-    def __init__(self, root: str | None, num_workers: int = 4, decode_stall_s: float = 300.0, **kwargs) -> None:
+    def __init__(self, root: str | None, num_workers: Annotated[int, AtLeast(1)] = 4,
+                 decode_stall_s: Annotated[float, Above(0)] = 300.0, **kwargs) -> None:
+        check_arguments(FolderImages.__init__, locals(), "data")
         super().__init__(**kwargs)
         if not root:
             raise GanforgeError("set data.root=<folder with images>")
-        if not decode_stall_s > 0:
-            raise GanforgeError(f"data.decode_stall_s must be positive, got {decode_stall_s}")
         self.root = Path(root).expanduser()
         self.num_workers = max(1, min(num_workers, os.cpu_count() or 1))
         self.decode_stall_s = float(decode_stall_s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -16,6 +17,7 @@ from torch import Tensor
 from ganforge.data.base import InMemoryDataModule
 from ganforge.data.mapped import MappedImages, open_cache, write_cache
 from ganforge.errors import GanforgeError
+from ganforge.schema import Above, Annotated, AtLeast, check_arguments
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,6 @@ log = logging.getLogger(__name__)
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 FITS = ("resize", "pad")
-STORAGES = ("auto", "memory", "mapped")
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
@@ -77,23 +78,16 @@ class ImageDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        resolution: int,
-        channels: int,
+        resolution: Annotated[int, AtLeast(4)],
+        channels: Literal[1, 3],
         batch_size: int = 64,
         num_classes: int = 0,
         seed: int = 0,
-        max_memory_gb: float = 16.0,
-        storage: str = "auto",
+        max_memory_gb: Annotated[float, Above(0)] = 16.0,
+        storage: Literal["auto", "memory", "mapped"] = "auto",
         cache_dir: str | None = None,
     ) -> None:
-        if channels not in (1, 3):
-            raise GanforgeError(f"data.channels must be 1 or 3, got {channels}")
-        if resolution < 4:
-            raise GanforgeError(f"data.resolution must be at least 4, got {resolution}")
-        if storage not in STORAGES:
-            raise GanforgeError(f"data.storage must be one of {', '.join(STORAGES)}, got {storage!r}")
-        if not max_memory_gb > 0:
-            raise GanforgeError(f"data.max_memory_gb must be positive, got {max_memory_gb}")
+        check_arguments(ImageDataModule.__init__, locals(), "data")  # ranges: the signature (ganforge.schema)
         super().__init__((channels, resolution, resolution), num_classes, batch_size, seed)
         self.max_memory_gb, self.storage = float(max_memory_gb), storage
         self.cache_dir = Path(cache_dir) if cache_dir else None
