@@ -63,15 +63,25 @@ def git_commit() -> str:
 
 
 def machine(threads: int) -> dict:
-    cpu = platform.processor()
+    cpu, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == platform.processor():
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version()}
+    bf16 = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")) if flag in flags]
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(),
+            "bf16": bf16}
+
+
+def machine_text(result: dict) -> str:
+    info = result.get("machine", {})
+    bf16 = info.get("bf16")
+    return f"{info.get('cpu', '?')}" + (f" ({', '.join(bf16)})" if bf16 else "") + f", {info.get('cores', '?')} cores"
 
 
 def phase_times(log_text: str) -> dict[str, float]:
@@ -185,7 +195,7 @@ def table_markdown(table: str) -> str:
             fid = r["metrics"].get("val/fid")
             lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: FID "
                          f"{'none' if fid is None else f'{fid:.1f}'}, {r['wall_s'] / 60:.0f} min, "
-                         f"commit {r['commit'][:7]}")
+                         f"{machine_text(r)}, commit {r['commit'][:7]}")
     return "\n".join(lines) + "\n"
 
 
@@ -206,7 +216,7 @@ def run_details(result: dict) -> str:
         parts.append(f"real statistics {real / 60:.1f}" if real >= 5 else "real statistics from the cache")
     if "cpu_share" in result:
         parts.append(f"CPU share {result['cpu_share']:.2f}")
-    return ", ".join(parts) + f", commit {result['commit'][:7]}"
+    return ", ".join(parts) + f", {machine_text(result)}, commit {result['commit'][:7]}"
 
 
 def rebuild(table: str) -> None:
