@@ -79,9 +79,12 @@ def machine(threads: int) -> dict:
 
 
 def machine_text(result: dict) -> str:
-    info = result.get("machine", {})
+    """``<cpu> (<bf16 instructions>), <n> cores, `` for a run that recorded its machine, else empty."""
+    info = result.get("machine")
+    if not info:
+        return ""
     bf16 = info.get("bf16")
-    return f"{info.get('cpu', '?')}" + (f" ({', '.join(bf16)})" if bf16 else "") + f", {info.get('cores', '?')} cores"
+    return f"{info.get('cpu', '?')}" + (f" ({', '.join(bf16)})" if bf16 else "") + f", {info.get('cores', '?')} cores, "
 
 
 def phase_times(log_text: str) -> dict[str, float]:
@@ -195,7 +198,7 @@ def table_markdown(table: str) -> str:
             fid = r["metrics"].get("val/fid")
             lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: FID "
                          f"{'none' if fid is None else f'{fid:.1f}'}, {r['wall_s'] / 60:.0f} min, "
-                         f"{machine_text(r)}, commit {r['commit'][:7]}")
+                         f"{machine_text(r)}commit {r['commit'][:7]}")
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +219,7 @@ def run_details(result: dict) -> str:
         parts.append(f"real statistics {real / 60:.1f}" if real >= 5 else "real statistics from the cache")
     if "cpu_share" in result:
         parts.append(f"CPU share {result['cpu_share']:.2f}")
-    return ", ".join(parts) + f", {machine_text(result)}, commit {result['commit'][:7]}"
+    return ", ".join(parts) + f", {machine_text(result)}commit {result['commit'][:7]}"
 
 
 def rebuild(table: str) -> None:

@@ -45,6 +45,8 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
         key = results.run_key("lucic", "wgan_gp", seed, extra)
         record = {"row": "wgan_gp", "seed": seed, "extra_overrides": extra, "epochs": 10, "wall_s": 1800.0,
                   "commit": "abcdef0", "metrics": {"val/fid": fid}}
+        if seed == 2:  # runs record their machine; older ones did not
+            record["machine"] = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2, "bf16": ["AVX512-BF16", "AMX"]}
         (tmp_path / "results" / f"{key}.json").write_text(json.dumps(record))
     assert results.run_key("lucic", "wgan_gp", 1, []) != results.run_key("lucic", "wgan_gp", 1, ["x=1"])
     (tmp_path / "results.md").write_text("# Results\n\nkept text\n")
@@ -56,6 +58,7 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
     assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
     assert "- WGAN GP s1: wall 30.0 min, commit abcdef0" in text
+    assert "- WGAN GP s2: wall 30.0 min, Intel(R) Xeon(R) Processor (AVX512-BF16, AMX), 2 cores, commit abcdef0" in text
 
 
 def test_results_reads_the_phases_of_a_run_from_its_log():
