@@ -30,7 +30,7 @@ def interrupted_line(cfg: DictConfig, g_iters: int | None, signum: int | None, a
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if not last.is_file():
         return f"interrupted ({name}) at generator iteration {g_iters}, before the first checkpoint; nothing to resume"
-    held = " (stopped at once: last.ckpt is the last periodic checkpoint)" if at_once else ""
+    held = " (stopped at once, within an iteration)" if at_once else ""
     return f"interrupted ({name}) at generator iteration {g_iters}{held}; resume with: {resume_command(last)}"
 
 
