@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM end a run the way its length does: at the end of the next generator
 iteration, with ``last.ckpt`` saved and no end-of-run evaluation, so ``train.py`` can record it as
 interrupted and print the command that resumes it. A second Ctrl-C stops at once, within an
-iteration (``save_on_exception`` then writes ``last.ckpt`` at the last finished optimizer step).
+iteration (``save_on_exception`` then writes ``last.ckpt`` as the run stands).
 Before training starts a signal stops the run at once: there is nothing to save yet."""
 
 from __future__ import annotations
