@@ -115,6 +115,7 @@ _COUNT = Annotated[int, AtLeast(1)]
 SCHEMAS: dict[str, dict[str, Any]] = {
     "train": {
         "seed": int | None, "g_iters": Annotated[int | None, AtLeast(1)], "checkpoint_every": _COUNT,
+        "checkpoint_keep": Annotated[int | None, AtLeast(1)],
         "ckpt_path": str | None, "objective": str | None, "objective_penalty": float,
         "auto_resume": bool, "nan_policy": Literal["stop", "warn"],
     },
