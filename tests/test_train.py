@@ -226,8 +226,8 @@ def test_metrics_reach_the_logger_every_log_every_n_steps(tmp_path, data_root):
 def test_only_the_newest_checkpoint_keep_periodic_checkpoints_stay(tmp_path):
     from ganforge.train import run
 
-    cfg = compose_cfg(tmp_path, ["model=gan", *TINY_NETS["gan"], "data=ring8", "data.num_points=512", *TINY,
-                                 "g_iters=8", "checkpoint_every=2", "checkpoint_keep=2", "callbacks.mode_coverage=null"])
+    ring = ["model=gan", *TINY_NETS["gan"], "data=ring8", "data.num_points=512", "callbacks.mode_coverage=null"]
+    cfg = compose_cfg(tmp_path, [*ring, *TINY, "g_iters=8", "checkpoint_every=2", "checkpoint_keep=2"])
     run(cfg)
     names = sorted(p.name for p in (Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt"))
     assert names == ["g0000006.ckpt", "g0000008.ckpt", "last.ckpt"]
