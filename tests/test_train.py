@@ -67,15 +67,17 @@ def test_n_critic_steps_the_critic_n_times_per_generator_step(tmp_path, data_roo
 
 
 def test_run_ends_at_g_iters_whatever_n_critic(tmp_path, data_root):
-    """The loop counts its own unit: no step limit is derived from n_critic, and a resumed run
-    that already has its g_iters does not train further."""
+    """The loop counts its own unit: no step limit is derived from n_critic; a resume that already
+    has its g_iters is refused with what to raise, and one with more trains on to it."""
     cfg = train(tmp_path / "a", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=4")
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["counters"]["g_iters"] == 4 and ckpt["global_step"] == 16 and cfg.trainer.max_steps == -1
-    again = train(tmp_path / "b", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=4", f"ckpt_path={last}")
+    with pytest.raises(GanforgeError, match="already at or past g_iters=4: raise g_iters"):
+        train(tmp_path / "b", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=4", f"ckpt_path={last}")
+    again = train(tmp_path / "c", "gan", "ring8", data_root, "model.n_critic=3", "g_iters=6", f"ckpt_path={last}")
     resumed = torch.load(Path(again.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
-    assert resumed["counters"] == ckpt["counters"] and resumed["global_step"] == 16
+    assert resumed["counters"]["g_iters"] == 6 and resumed["global_step"] == 24
 
 
 def test_conditional_model_on_labelled_data_and_refused_without_labels(tmp_path, data_root):
