@@ -150,12 +150,8 @@ class SweepSummary(Callback):
             trace = output_dir / "traceback.txt"
             trace.write_text("".join(traceback.format_exception(error)))
             line = f"{type(error).__name__}: {line} (traceback in {trace})"
-        summary = output_dir / SUMMARY
-        if not summary.is_file():  # it failed before train.run wrote one
-            payload = {"job": config.hydra.job.num, "run_dir": str(output_dir),
-                       "overrides": list(config.hydra.overrides.task), "status": "failed", "objective": None,
-                       "metrics": {}, "checkpoints": {}, "error": line}
-            write_text_atomic(summary, json.dumps(payload, indent=2))
+        if not (output_dir / SUMMARY).is_file():  # it failed before train.run wrote one
+            write_job_summary(output_dir, "failed", {}, {}, error=line)
         if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
             job_return.status, job_return.return_value = JobStatus.COMPLETED, None
         else:
@@ -166,13 +162,14 @@ class SweepSummary(Callback):
         markdown = write_sweep_table(root) if root.is_dir() else ""
         if markdown:
             print(f"\nSweep summary ({root / 'summary.md'}, {root / 'summary.csv'}):\n{markdown}", flush=True)
-        failed = [job for job in _job_summaries(root) if job.get("status") == "failed"] if root.is_dir() else []
+        jobs = _job_summaries(root) if root.is_dir() else []
+        failed = [job for job in jobs if job.get("status") == "failed"]
         for job in failed:
             print(f"failed: job {job.get('job')} ({' '.join(job.get('overrides', []))}): {job.get('error')}",
                   file=sys.stderr)
         if not failed:
             return
-        total = len(_job_summaries(root))
+        total = len(jobs)
         if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:  # a search's failed trials are part of it
             print(f"{len(failed)} of {total} trials failed", file=sys.stderr, flush=True)
             return

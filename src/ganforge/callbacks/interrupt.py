@@ -26,7 +26,6 @@ class StopOnSignal(L.Callback):
     def __init__(self) -> None:
         self.signum: int | None = None
         self.stopped_at: int | None = None
-        self.forced = False
         self._training = False
         self._g_at_batch_start = 0
 
@@ -44,7 +43,6 @@ class StopOnSignal(L.Callback):
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None or not self._training:
             self.signum = self.signum or signum
-            self.forced = self._training
             raise KeyboardInterrupt  # the second signal, or nothing to save yet: stop now
         self.signum = signum
         # Only async-signal-safe output here: the progress bar may hold the console's lock.
