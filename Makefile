@@ -25,7 +25,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench train.py evaluate.py sample.py upscale.py
+	$(VENV)/bin/ruff check src tests bench train.py evaluate.py sample.py upscale.py export.py
 
 clean:
 	rm -rf $(VENV) outputs/*/ .pytest_cache

@@ -116,7 +116,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "train": {
         "seed": int | None, "g_iters": Annotated[int | None, AtLeast(1)], "checkpoint_every": _COUNT,
         "checkpoint_keep": Annotated[int | None, AtLeast(1)],
-        "ckpt_path": str | None, "objective": str | None, "objective_penalty": float,
+        "ckpt_path": str | None, "init_from": str | None, "objective": str | None, "objective_penalty": float,
         "auto_resume": bool, "nan_policy": Literal["stop", "warn"],
     },
     "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": _SEED,
@@ -127,6 +127,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "batch_size": _COUNT, "interpolation.rows": Annotated[int, AtLeast(0)],
         "interpolation.steps": Annotated[int, AtLeast(2)],
     },
+    "export": {"ckpt_path": _CKPT, "out": str, "push_to_hub": str | None, "seed": _SEED, "grid_size": _COUNT},
     "upscale": {
         "ckpt_path": _CKPT, "device": _DEVICE, "input": str | None, "output": str | None,
         "tile": Annotated[int, AtLeast(16)], "tile_overlap": Annotated[int, AtLeast(0)],

@@ -1,4 +1,4 @@
-"""``run(cfg)`` of ``sample.py``: images from a checkpoint without a trainer or the dataset:
+"""``run(cfg)`` of ``sample.py``: images from a checkpoint (or an exported generator) without a trainer or the dataset:
 a grid, separate PNG files (for external tools), a latent interpolation grid and, for
 conditional models, one grid per class. 2-D models get a scatter plot and a CSV of points."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -14,6 +15,7 @@ from torchvision.io import write_png
 
 from ganforge.config import check_settings
 from ganforge.files import write_text_atomic
+from ganforge.hub import load_generator
 from ganforge.media import save_grid, scatter_png
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device, require_noise_model
@@ -31,16 +33,27 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
+def load_source(source: str, device: torch.device, log_dir: str) -> tuple[Any, Path]:
+    """The model behind ``ckpt_path`` (a training checkpoint, an exported folder or a Hub repository
+    id) and where its images go by default."""
+    ckpt = Path(source).expanduser()
+    if ckpt.is_file():
+        module = load_module(ckpt, device)
+        require_noise_model(module, "sample.py")
+        return module, ckpt.resolve().parent.parent / "generated" / ckpt.stem
+    name = ckpt.name if ckpt.is_dir() else source.replace("/", "--")
+    return load_generator(source, device), Path(log_dir) / "sample" / name
+
+
 def run(cfg: DictConfig) -> list[Path]:
     check_settings(cfg, "sample")
-    ckpt = Path(cfg.ckpt_path)
     device = pick_device(cfg.device)
-    module = load_module(ckpt, device)
-    require_noise_model(module, "sample.py")
-    out = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "generated" / ckpt.stem
+    module, default_out = load_source(str(cfg.ckpt_path), device, str(cfg.paths.log_dir))
+    ckpt = Path(str(cfg.ckpt_path))
+    out = Path(cfg.out_dir) if cfg.out_dir else default_out
     out.mkdir(parents=True, exist_ok=True)
     rng = torch.Generator().manual_seed(int(cfg.seed))
-    z_dim = module.hparams.z_dim
+    z_dim = module.z_dim
 
     written: list[Path] = []
     if len(module.sample_shape) != 3:  # 2-D points

@@ -30,6 +30,7 @@ from ganforge.files import open_checkpoint
 from ganforge.lightning_internals import completed_epochs
 from ganforge.loggers import GanWandbLogger
 from ganforge.models.checkpoints import check_resumable
+from ganforge.models.weights import init_weights
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import (
     SUMMARY,
@@ -247,6 +248,11 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     if checkpoint is not None:  # another model or other settings: refused now, not inside fit
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
         del checkpoint
+    if cfg.get("init_from") and ckpt_path:
+        log.info("init_from=%s not applied: the run resumes from %s, whose weights replace it", cfg.init_from,
+                 ckpt_path)
+    elif cfg.get("init_from"):
+        init_weights(model, str(cfg.init_from))
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
     callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters")), stopper]  # the loop's own unit
     loggers = list(build_group(cfg.get("logger"), "logger").values())

@@ -26,6 +26,7 @@ from ganforge.losses import get_loss
 from ganforge.models.checkpoints import plain
 from ganforge.models.loop import AdversarialLoop
 from ganforge.models.tasks import FromNoise
+from ganforge.models.weights import freeze_first_layers, trainable
 from ganforge.penalties import get_penalty
 from ganforge.schedules import LinearDecay, check_warmup
 from ganforge.schema import Above, Annotated, AtLeast, Range, check_arguments
@@ -83,6 +84,7 @@ class GAN(AdversarialLoop):
         channels_last: bool = True,
         compile: bool = False,
         reuse_fake: bool = False,
+        freeze_d_layers: Annotated[int, AtLeast(0)] = 0,
         run_length: int | None = None,
     ) -> None:
         check_arguments(GAN.__init__, locals(), "model")
@@ -116,6 +118,8 @@ class GAN(AdversarialLoop):
         packed_shape = (self.sample_shape[0] * pack, *self.sample_shape[1:])
         self.discriminator = instantiate(
             hparams["discriminator"], sample_shape=packed_shape, num_classes=label_classes)
+        if freeze_d_layers:  # FreezeD: fine-tuning keeps the discriminator's lower layers
+            freeze_first_layers(self.discriminator, freeze_d_layers)
         if ema_decay is not None:
             self.ema_rule = EmaWithWarmup(ema_decay)
             # Weights are averaged; buffers (BatchNorm's running statistics) are statistics of the
@@ -140,6 +144,10 @@ class GAN(AdversarialLoop):
     def evaluation_ready(self) -> bool:
         """Samples are final from the start (ProGAN says otherwise below its last resolution)."""
         return True
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.hparams.z_dim)
 
     @property
     def sampling_generator(self) -> torch.nn.Module:
@@ -177,7 +185,7 @@ class GAN(AdversarialLoop):
     # ---- training ----------------------------------------------------------------------------
     def optimizer_specs(self) -> list[tuple[str, Any, Any]]:
         return [("model.optimizer_g", self.hparams.optimizer_g, self.generator.parameters()),
-                ("model.optimizer_d", self.hparams.optimizer_d, self.discriminator.parameters())]
+                ("model.optimizer_d", self.hparams.optimizer_d, trainable(self.discriminator.parameters()))]
 
     def configure_optimizers(self):
         opt_g, opt_d = self.build_optimizers()
