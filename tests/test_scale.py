@@ -71,6 +71,23 @@ def test_ddp_cpu_matches_single_process_and_its_checkpoint_resumes_alone(tmp_pat
 
 
 # ---- -m sweeps -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_sweep_of_ddp_jobs_runs_each_job_once_with_spawned_processes(tmp_path):
+    """Lightning's DDP launcher re-runs the command line (with -m) in each process; inside a sweep
+    the jobs spawn their processes instead, so two jobs give two runs, each trained to the end."""
+    result = cli(tmp_path, "-m", "trainer=ddp_cpu", "model=gan", "data=ring8", "g_iters=40", "logger=csv",
+                 "seed=1,2", *FAST_2D)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "-> ddp_spawn_find_unused_parameters_true inside this -m sweep" in result.stdout
+    sweeps = list((tmp_path / "outputs" / "train" / "multiruns").iterdir())
+    jobs = sorted(p for p in only(sweeps).iterdir() if p.is_dir())
+    assert [p.name.split("_")[0] for p in jobs] == ["0", "1"]
+    for job in jobs:
+        assert torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)["counters"]["g_iters"] == 40
+        assert json.loads((job / "summary.json").read_text())["metrics"]["progress/g_iters"] == 40
+    assert result.stdout.count("finished: 40 generator iterations") == 2
+
+
 def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
     out = cli(tmp_path, "-m", "experiment=ring8_gan,ring8_wgan_gp", "seed=1,2", "g_iters=4", "trainer=cpu",
               "logger=[wandb,csv]", "callbacks=points", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)

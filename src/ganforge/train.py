@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
@@ -270,6 +270,7 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
             with config_errors(f"callbacks.{name}"):
                 callback.before_fit(datamodule, model)
     plugins = [build(node, f"trainer.plugins[{i}]") for i, node in enumerate(cfg.trainer.get("plugins") or [])]
+    spawn_ddp_in_a_sweep(cfg)
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                plugins=[*plugins, AtomicCheckpointIO()])
     built.trainer, built.model, built.loggers = trainer, model, loggers
@@ -286,7 +287,35 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
 
     built.started = True
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    if "spawn" in str(cfg.trainer.get("strategy")):
+        counters_from_spawned_processes(model, Path(cfg.paths.output_dir))
     return objective_value(cfg, trainer.callback_metrics)
+
+
+def counters_from_spawned_processes(model: Any, output_dir: Path) -> None:
+    """A spawned DDP fit trains in child processes, and Lightning brings rank 0's weights and
+    metrics back to this one but not the loop's counters: they come from rank 0's last checkpoint,
+    so the report and summary say how far the run went."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        model.on_load_checkpoint(open_checkpoint(last))
+
+
+def spawn_ddp_in_a_sweep(cfg: DictConfig) -> None:
+    """Lightning's DDP launcher starts each extra process by re-running the command line, which
+    under ``-m`` would run the whole sweep again in every process. Inside a sweep, DDP jobs use the
+    spawning launcher instead (the same DDP, processes started from this job)."""
+    strategy = cfg.trainer.get("strategy")
+    if not (in_multirun() and isinstance(strategy, str) and strategy.startswith("ddp")) or "spawn" in strategy:
+        return
+    if strategy not in ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false"):
+        raise GanforgeError(f"trainer.strategy={strategy} re-runs the command line in each process, which under -m "
+                            "would start the sweep again: use trainer.strategy=ddp_spawn inside a sweep")
+    spawned = strategy.replace("ddp", "ddp_spawn", 1)
+    log.info("trainer.strategy %s -> %s inside this -m sweep (the %s launcher re-runs the command line)",
+             strategy, spawned, strategy)
+    with open_dict(cfg):
+        cfg.trainer.strategy = spawned
 
 
 def precision_note(precision: str, accelerator: str) -> str:
