@@ -13,7 +13,7 @@ def slurm_environment(requeue_signal: str = "SIGUSR2", auto_requeue: bool = True
     """Lightning's SLURM environment, listening for ``requeue_signal``: submitit's sbatch asks
     SLURM for USR2 ``signal_delay_s`` before the time limit, and on it Lightning saves
     ``hpc_ckpt_<n>.ckpt`` in the run directory and requeues the job; the restarted job runs in the
-    same directory and resumes from the newest checkpoint (``train.resume_checkpoint``). A name,
+    same directory and resumes from the newest checkpoint (``resume.resume_checkpoint``). A name,
     not a ``signal.Signals``, so the YAML stays plain."""
     try:
         chosen = signal.Signals[requeue_signal]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
@@ -133,6 +134,13 @@ class GanWandbLogger(WandbLogger):
             set_wandb_run(self, run)
         return wandb_run(self)
 
+    def continue_run(self, run_id: str) -> None:
+        """Log into the W&B run a resumed checkpoint recorded (``resume="allow"``), so its charts go
+        on along the same x-axis instead of a second run starting at zero."""
+        init = wandb_init_arguments(self)
+        init["id"], init["resume"] = run_id, "allow"
+        log.info("W&B: continuing run %s", run_id)
+
     @rank_zero_only
     def finish_run(self, summary: dict[str, Any], checkpoints: dict[str, str],
                    metadata: dict[str, Any] | None = None) -> None:
@@ -160,6 +168,19 @@ class GanWandbLogger(WandbLogger):
             artifact.add_file(path, name=Path(path).name)
             run.log_artifact(artifact, aliases=aliases)
             log.info("W&B model artifact model-%s:%s <- %s", run.id, aliases[0], path)
+
+
+WANDB_RUN_KEY = "wandb_run_id"
+
+
+class RecordWandbRun(L.Callback):
+    """Writes the W&B run's id into every checkpoint, so a resume of it continues that run."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        for logger in trainer.loggers:
+            run = wandb_run(logger) if isinstance(logger, GanWandbLogger) else None
+            if run is not None:
+                checkpoint[WANDB_RUN_KEY] = run.id
 
 
 def wandb_logger(mode: str = "auto", **kwargs: Any) -> GanWandbLogger:

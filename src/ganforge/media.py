@@ -49,11 +49,16 @@ def progress_caption(pl_module: Any) -> str:
 
 def log_image_file(trainer: L.Trainer, key: str, path: Path, pl_module: Any) -> None:
     """Send a PNG to each logger that shows images, captioned with the generator iteration and
-    kimg. W&B places it on the run's step metric (the loggers' define_metric, synced to the last
-    logged value); TensorBoard's step is images seen, as for its scalars. CSV keeps only the file."""
+    kimg. W&B places it on the run's step metric (logged in the same row); TensorBoard's step is
+    images seen, as for its scalars. CSV keeps only the file."""
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[str(path)], caption=[progress_caption(pl_module)])
+            import wandb
+
+            # The counters in the same row: synced from the last logged value, the run's first
+            # image (and a resumed run's) would sit at kimg 0.
+            logger.log_metrics({key: [wandb.Image(str(path), caption=progress_caption(pl_module))],
+                                "progress/kimg": float(pl_module.kimg), "progress/g_iters": float(pl_module.g_iters)})
         elif isinstance(logger, TensorBoardLogger):
             from torchvision.io import read_image
 

@@ -28,9 +28,10 @@ from ganforge.console import end_of_run_report, interrupted_line
 from ganforge.errors import DivergedError, GanforgeError, config_errors
 from ganforge.files import open_checkpoint
 from ganforge.lightning_internals import completed_epochs
-from ganforge.loggers import GanWandbLogger
+from ganforge.loggers import WANDB_RUN_KEY, GanWandbLogger, RecordWandbRun
 from ganforge.models.checkpoints import check_resumable
 from ganforge.models.weights import init_weights
+from ganforge.resume import latest_checkpoint, resume_checkpoint
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import (
     SUMMARY,
@@ -73,15 +74,6 @@ def check_data_kind(model_cfg: DictConfig, datamodule: Any) -> None:
     if paired and not pairs:
         raise GanforgeError(f"{model_cfg._target_} maps noise to samples, but {type(datamodule).__name__} yields "
                             "(low-res, high-res) pairs for super-resolution: use model=srresnet or model=srgan")
-
-
-def resume_checkpoint(output_dir: Path) -> Path | None:
-    """The newest checkpoint this run directory already holds: a requeued SLURM job restarts in the
-    same directory, with Lightning's ``hpc_ckpt_*.ckpt`` (saved on the pre-timeout signal) and/or
-    ``checkpoints/last.ckpt``. None for a fresh directory."""
-    candidates = [*output_dir.glob("hpc_ckpt_*.ckpt"), output_dir / "checkpoints" / "last.ckpt"]
-    existing = [p for p in candidates if p.is_file()]
-    return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 
 
 @dataclass
@@ -225,6 +217,9 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     """Every check that can fail runs before the first training step."""
     check_settings(cfg, "train")
     ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path == "latest":
+        found = latest_checkpoint(cfg)
+        ckpt_path = str(found) if found is not None else None
     if not ckpt_path and cfg.get("auto_resume", True) and int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
         found = resume_checkpoint(Path(cfg.paths.output_dir))
         if found is not None:
@@ -245,8 +240,10 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     check_data_kind(cfg.model, datamodule)
     model = build(cfg.model, "model", sample_shape=list(datamodule.sample_shape),
                   num_classes=datamodule.num_classes, run_length=cfg.get("g_iters"))
+    wandb_run_id = None
     if checkpoint is not None:  # another model or other settings: refused now, not inside fit
         check_resumable(model, checkpoint, f"ckpt_path={ckpt_path}")
+        wandb_run_id = checkpoint.get(WANDB_RUN_KEY)
         del checkpoint
     if cfg.get("init_from") and ckpt_path:
         log.info("init_from=%s not applied: the run resumes from %s, whose weights replace it", cfg.init_from,
@@ -256,6 +253,11 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     callbacks_by_name = build_group(cfg.get("callbacks"), "callbacks")  # constructors check their settings
     callbacks = [*callbacks_by_name.values(), StopAtGIters(cfg.get("g_iters")), stopper]  # the loop's own unit
     loggers = list(build_group(cfg.get("logger"), "logger").values())
+    if any(isinstance(lg, GanWandbLogger) for lg in loggers):
+        callbacks.append(RecordWandbRun())  # a resume continues the same W&B run
+        for logger in loggers:
+            if isinstance(logger, GanWandbLogger) and wandb_run_id:
+                logger.continue_run(str(wandb_run_id))
     if not isinstance(model, Counted):
         raise GanforgeError(f"model._target_={cfg.model._target_} is not a ganforge model (no g_iters/kimg counters)")
     # The one pre-flight check: data/model mismatches, optimizer settings and missing weights (the
