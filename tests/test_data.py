@@ -285,3 +285,19 @@ def test_dataset_files_that_exist_but_do_not_parse_are_named_with_what_to_do(tmp
     assert f"Delete {where} and run again to download them" in message
     if name == "fashion_mnist":
         assert "raw/train-images-idx3-ubyte" in message
+
+
+def test_the_resize_filter_changes_the_pixels_and_keys_every_cache(tmp_path):
+    make_image_files(tmp_path / "imgs", 4, size=(40, 48))
+    decoded = {}
+    for name in ("bilinear", "bicubic", "lanczos", "box", "nearest"):
+        dm = ImageFolderImages(str(tmp_path / "imgs"), resolution=16, channels=3, resize_filter=name,
+                               cache_dir=str(tmp_path / "cache"))
+        dm.setup()
+        assert dm.samples.shape == (4, 3, 16, 16) and name in dm.dataset_name()  # the metric caches' key
+        decoded[name] = dm.samples.clone()
+    assert len(list((tmp_path / "cache").glob("*.u8"))) == 5  # one decoded cache per filter
+    assert all(not torch.equal(decoded["bilinear"], decoded[name]) for name in ("bicubic", "lanczos", "box",
+                                                                                 "nearest"))
+    with pytest.raises(GanforgeError, match="resize_filter"):
+        ImageFolderImages(str(tmp_path / "imgs"), resolution=16, channels=3, resize_filter="sinc")

@@ -147,6 +147,7 @@ def test_evaluate_scores_a_checkpoint_and_writes_metrics_json(tmp_path, data_roo
     saved = json.loads((ckpt.parent / "metrics.json").read_text())
     assert saved["last.ckpt"]["scores"]["fid"] == pytest.approx(scores["fid"])
     assert saved["last.ckpt"]["split"] == "test" and saved["last.ckpt"]["num_real"] == 32
+    assert saved["last.ckpt"]["resize_filter"] is None  # a torchvision set: no resize filter to record
     # the same seed gives the same numbers; another checkpoint adds its own entry
     again = evaluate.run(eval_cfg(tmp_path, ckpt))
     assert again["fid"] == pytest.approx(scores["fid"])

@@ -99,7 +99,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     }
     print(scores_table(scores, header))
     entry = {**header, "num_real": num_real, "num_samples": num_samples, "split": split,
-             "scores": finite_or_none(scores)}
+             "resize_filter": getattr(datamodule, "resize_filter", None), "scores": finite_or_none(scores)}
     out = ckpt.parent / "metrics.json"
     write_json(out, ckpt.name, entry)
     print(f"\nwritten to {out}")

@@ -50,7 +50,8 @@ def quality_line(ckpt: Path, facts: dict[str, Any]) -> tuple[str, float | None]:
     if entry and entry.get("scores", {}).get("fid") is not None:
         fid = float(entry["scores"]["fid"])
         return (f"FID {fid:.2f}: {entry.get('num_samples')} generated images against {entry.get('real')} "
-                f"({entry.get('features')}), by evaluate.py on {ckpt.name}."), fid
+                f"({entry.get('features')}{resize_note(entry.get('resize_filter'))}), by evaluate.py on "
+                f"{ckpt.name}."), fid
     metrics = facts.get("summary", {}).get("metrics", {})
     if metrics.get("val/fid") is not None:
         fid = float(metrics["val/fid"])
@@ -58,10 +59,15 @@ def quality_line(ckpt: Path, facts: dict[str, Any]) -> tuple[str, float | None]:
         extractor = settings.get("extractor", {}).get("_target_", "Inception")
         return (f"FID {fid:.2f}: the training run's last evaluation, {settings.get('num_samples', '?')} generated "
                 f"images against {settings.get('num_real', '?')} real images of the {settings.get('real_split', '?')} "
-                f"split ({extractor.rpartition('.')[2]} features); the run's final weights, which may differ "
-                f"from {ckpt.name}."), fid
+                f"split ({extractor.rpartition('.')[2]} features"
+                f"{resize_note(facts.get('config', {}).get('data', {}).get('resize_filter'))}); the run's final "
+                f"weights, which may differ from {ckpt.name}."), fid
     return ("Not measured: score it with `python evaluate.py ckpt_path=<checkpoint>` before exporting, and export "
             "again."), None
+
+
+def resize_note(resize_filter: str | None) -> str:
+    return f"; images resized with the {resize_filter} filter" if resize_filter else ""
 
 
 def data_name(facts: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torch import Tensor
 
-from ganforge.data.images import UNREADABLE_IMAGE_ERRORS, ImageDataModule, fit_images
+from ganforge.data.images import PIL_FILTERS, UNREADABLE_IMAGE_ERRORS, ImageDataModule, ResizeFilter, fit_images
 from ganforge.data.mapped import MappedImages
 from ganforge.errors import DataNotFoundError, GanforgeError
 from ganforge.reporting import counting
@@ -30,23 +30,26 @@ from ganforge.schema import Above, Annotated, AtLeast, check_arguments
 log = logging.getLogger(__name__)
 
 
-def decode_image(path: str, resolution: int, channels: int, crop: int | None = None) -> Tensor | None:
+def decode_image(path: str, resolution: int, channels: int, crop: int | None = None,
+                 resize_filter: str = "bilinear") -> Tensor | None:
     """One file -> uint8 (C, resolution, resolution): optional centre crop, shorter side resized
-    (antialiased), centre crop. None when the file is not a readable image."""
+    with ``resize_filter`` (antialiased), centre crop. None when the file is not a readable image."""
     try:
         with Image.open(path) as img:
             img = img.convert("L" if channels == 1 else "RGB")
     except UNREADABLE_IMAGE_ERRORS:
         return None
-    x = TF.pil_to_tensor(img)
     if crop is not None:
-        x = TF.center_crop(x, crop)
-    return fit_images(x.unsqueeze(0), resolution, "resize")[0]
+        img = TF.center_crop(img, crop)
+    if resize_filter in PIL_FILTERS and min(img.size) != resolution:  # Pillow's own filters
+        img = TF.resize(img, resolution, interpolation=PIL_FILTERS[resize_filter])
+    x = TF.pil_to_tensor(img)
+    return fit_images(x.unsqueeze(0), resolution, "resize", resize_filter=resize_filter)[0]
 
 
 def decoded_chunks(
     files: Sequence[Path], labels: Sequence[int], resolution: int, channels: int, crop: int | None, workers: int,
-    what: str, chunk_bytes: int = 256 * 2**20, stall_seconds: float = 300.0,
+    what: str, chunk_bytes: int = 256 * 2**20, stall_seconds: float = 300.0, resize_filter: str = "bilinear",
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Decode ``files`` with ``workers`` threads, in chunks of about ``chunk_bytes`` decoded bytes,
     yielding ``(uint8 images, labels)`` of the readable ones in order: memory use is one chunk,
@@ -59,7 +62,8 @@ def decoded_chunks(
     row_bytes = channels * resolution * resolution
     size = max(4, chunk_bytes // row_bytes)
     skipped: list[Path] = []
-    pool = DecodingThreads(workers, (resolution, channels, crop)) if workers > 1 and len(files) > 256 else None
+    settings = (resolution, channels, crop, resize_filter)
+    pool = DecodingThreads(workers, settings) if workers > 1 and len(files) > 256 else None
     try:
         with counting(len(files), what, enabled=len(files) >= 256) as advance:
             for start in range(0, len(files), size):
@@ -67,7 +71,7 @@ def decoded_chunks(
                 if pool is None:
                     results = []
                     for f in chunk:
-                        results.append(decode_image(f, resolution, channels, crop))
+                        results.append(decode_image(f, resolution, channels, crop, resize_filter))
                         advance(1)
                 else:
                     results = pool.decode(chunk, advance, stall_seconds, what)
@@ -94,7 +98,7 @@ class DecodingThreads:
     never returns (a hung network mount) would keep the process from exiting even after the
     stall has been reported; daemon threads do not."""
 
-    def __init__(self, workers: int, settings: tuple[int, int, int | None]) -> None:
+    def __init__(self, workers: int, settings: tuple[int, int, int | None, str]) -> None:
         self.settings = settings
         self.jobs: queue.Queue[tuple[int, str] | None] = queue.Queue()
         self.done: queue.Queue[tuple[int, str, Tensor | BaseException | None]] = queue.Queue()
@@ -163,7 +167,8 @@ class FolderImages(ImageDataModule):
     crop: int | None = None
 
     def __init__(self, root: str | None, num_workers: Annotated[int, AtLeast(1)] = 4,
-                 decode_stall_s: Annotated[float, Above(0)] = 300.0, **kwargs) -> None:
+                 decode_stall_s: Annotated[float, Above(0)] = 300.0, resize_filter: ResizeFilter = "bilinear",
+                 **kwargs) -> None:
         check_arguments(FolderImages.__init__, locals(), "data")
         super().__init__(**kwargs)
         if not root:
@@ -171,6 +176,7 @@ class FolderImages(ImageDataModule):
         self.root = Path(root).expanduser()
         self.num_workers = max(1, min(num_workers, os.cpu_count() or 1))
         self.decode_stall_s = float(decode_stall_s)
+        self.resize_filter = resize_filter  # FID moves with it: part of every cache key and of metrics.json
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         raise NotImplementedError
@@ -178,7 +184,7 @@ class FolderImages(ImageDataModule):
     def dataset_name(self) -> str:
         """The folder (by its absolute path) and the decoding settings, for metric caches."""
         where = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:10]
-        return f"{type(self).__name__}-{where}-crop{self.crop}"
+        return f"{type(self).__name__}-{where}-crop{self.crop}-{self.resize_filter}"
 
     def load(self) -> tuple[Tensor | MappedImages, Tensor]:
         files, labels = self.files_and_labels()
@@ -187,12 +193,12 @@ class FolderImages(ImageDataModule):
 
         def chunks() -> Iterator[tuple[Tensor, Tensor]]:
             return decoded_chunks(files, labels, resolution, channels, self.crop, self.num_workers,
-                                  f"decoding {self.root}", self.chunk_bytes(), self.decode_stall_s)
+                                  f"decoding {self.root}", self.chunk_bytes(), self.decode_stall_s, self.resize_filter)
 
         if self.cache_dir is None:  # no cache: decoded into memory (decide_storage refused a larger set)
             parts = list(chunks())
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-        key = cache_key(files, labels, type(self).__name__, resolution, channels, self.crop)
+        key = cache_key(files, labels, type(self).__name__, resolution, channels, self.crop, self.resize_filter)
         return self.cached(storage, f"{type(self).__name__}-{resolution}px-{key}.u8", key, chunks)
 
 
@@ -240,7 +246,7 @@ class CelebAImages(FolderImages):
         self.split, self.crop = split, crop
 
     def dataset_name(self) -> str:
-        return f"celeba-{self.split}-crop{self.crop}"
+        return f"celeba-{self.split}-crop{self.crop}-{self.resize_filter}"
 
     def files_and_labels(self) -> tuple[list[Path], list[int]]:
         base = next((b for b in (self.root / "celeba", self.root) if (b / "img_align_celeba").is_dir()), None)

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 UNREADABLE_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 FITS = ("resize", "pad")
+# Resize filters of folder data: torch's antialiased ones on tensors, Pillow's for the others.
+ResizeFilter = Literal["bilinear", "bicubic", "nearest", "lanczos", "box"]
+TENSOR_FILTERS = {"bilinear": TF.InterpolationMode.BILINEAR, "bicubic": TF.InterpolationMode.BICUBIC,
+                  "nearest": TF.InterpolationMode.NEAREST}
+PIL_FILTERS = {"lanczos": TF.InterpolationMode.LANCZOS, "box": TF.InterpolationMode.BOX}
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
@@ -46,7 +51,8 @@ def check_fit(fit: str) -> str:
     return fit
 
 
-def fit_images(x: Tensor, resolution: int, fit: str = "resize", chunk: int = 4096) -> Tensor:
+def fit_images(x: Tensor, resolution: int, fit: str = "resize", chunk: int = 4096,
+               resize_filter: str = "bilinear") -> Tensor:
     """uint8 (N, C, H, W) -> uint8 (N, C, resolution, resolution).
 
     ``resize``: shorter side to ``resolution`` (antialiased) then center crop.
@@ -63,7 +69,9 @@ def fit_images(x: Tensor, resolution: int, fit: str = "resize", chunk: int = 409
             )
         top, left = (resolution - height) // 2, (resolution - width) // 2
         return TF.pad(x, [left, top, resolution - width - left, resolution - height - top], fill=0)
-    parts = [TF.center_crop(TF.resize(x[i : i + chunk], resolution, antialias=True), resolution)
+    mode = TENSOR_FILTERS.get(resize_filter, TF.InterpolationMode.BILINEAR)  # Pillow's: resized before
+    parts = [TF.center_crop(TF.resize(x[i : i + chunk], resolution, interpolation=mode,
+                                      antialias=mode != TF.InterpolationMode.NEAREST), resolution)
              for i in range(0, len(x), chunk)]
     return torch.cat(parts)
 
