@@ -119,7 +119,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "ckpt_path": str | None, "init_from": str | None, "objective": str | None, "objective_penalty": float,
         "auto_resume": bool, "nan_policy": Literal["stop", "warn"],
     },
-    "eval": {"ckpt_path": _CKPT, "device": _DEVICE, "seed": _SEED,
+    "eval": {"ckpt_path": str | None, "images": str | None, "against": str | None, "save_stats": str | None,
+             "device": _DEVICE, "seed": _SEED,
              "precision": Literal["auto", "32-true", "bf16-mixed", "16-mixed"]},
     "sample": {
         "ckpt_path": _CKPT, "device": _DEVICE, "seed": _SEED, "out_dir": str | None,

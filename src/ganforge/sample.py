@@ -15,7 +15,7 @@ from torchvision.io import write_png
 
 from ganforge.config import check_settings
 from ganforge.files import write_text_atomic
-from ganforge.hub import load_generator
+from ganforge.hub import REPO_ID, load_generator
 from ganforge.media import save_grid, scatter_png
 from ganforge.metrics.features import to_uint8
 from ganforge.models.loading import load_module, pick_device, require_noise_model
@@ -37,7 +37,7 @@ def load_source(source: str, device: torch.device, log_dir: str) -> tuple[Any, P
     """The model behind ``ckpt_path`` (a training checkpoint, an exported folder or a Hub repository
     id) and where its images go by default."""
     ckpt = Path(source).expanduser()
-    if ckpt.is_file():
+    if ckpt.is_file() or ckpt.suffix == ".ckpt" or not (ckpt.is_dir() or REPO_ID.match(source)):  # a file
         module = load_module(ckpt, device)
         require_noise_model(module, "sample.py")
         return module, ckpt.resolve().parent.parent / "generated" / ckpt.stem

@@ -176,12 +176,24 @@ def real_features(images: Tensor, dataset_key: str, count: int | None, extractor
     cached = load_real_features(path)
     if cached is not None:
         log.info("real statistics: %d images of %s from the cache %s", count, dataset_key, path)
+        write_npz_beside(path, cached)
         return cached
     chosen = images[pick_subset(count, len(images))]
     features, _ = extract(extractor, batched(chosen, batch_size), device, progress)
     save_real_features(path, features, {"dataset": dataset_key, "count": count, "extractor": extractor.name})
-    log.info("real statistics: %d images of %s computed and cached at %s", count, dataset_key, path)
+    write_npz_beside(path, features)
+    log.info("real statistics: %d images of %s computed and cached at %s (mu/sigma for other tools: %s)", count,
+             dataset_key, path, path.with_suffix(".npz"))
     return features
+
+
+def write_npz_beside(path: Path, features: Tensor) -> None:
+    """The cache's ``mu``/``sigma`` as ``.npz`` (pytorch-fid's layout) beside it, for other tools."""
+    from ganforge.metrics.files import save_statistics, statistics
+
+    npz = path.with_suffix(".npz")
+    if not npz.is_file():
+        save_statistics(npz, statistics(features))
 
 
 def generated_features(generate: Callable[[int], Tensor], count: int, extractor: nn.Module, batch_size: int = 100,

@@ -133,6 +133,17 @@ def generation_precision(precision: str, device: torch.device | str) -> contextl
     return contextlib.nullcontext()
 
 
+def sample_features(sample: Callable[[int], torch.Tensor], count: int, extractor: torch.nn.Module,
+                    batch_size: int, device: torch.device | str, progress: Callable[[int], None] | None = None,
+                    precision: str = "32-true") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features (and logits) of ``count`` samples generated under ``precision``, batch by batch."""
+    def sample_at_precision(n: int) -> torch.Tensor:
+        with generation_precision(precision, device):
+            return sample(n).float()
+
+    return generated_features(sample_at_precision, count, extractor, batch_size, device, progress)
+
+
 def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference: ImageMetrics,
                     extractor: torch.nn.Module, batch_size: int, device: torch.device | str,
                     progress: Callable[[int], None] | None = None,
@@ -143,11 +154,7 @@ def score_generator(sample: Callable[[int], torch.Tensor], count: int, reference
     generated under the training ``precision`` and only their features are kept; the features are
     always fp32. Under DDP each rank passes its share as ``count`` and ``gather`` joins the ranks'
     features."""
-    def sample_at_precision(n: int) -> torch.Tensor:
-        with generation_precision(precision, device):
-            return sample(n).float()
-
-    feats, logits = generated_features(sample_at_precision, count, extractor, batch_size, device, progress)
+    feats, logits = sample_features(sample, count, extractor, batch_size, device, progress, precision)
     if gather is not None:
         feats = gather(feats)
         logits = gather(logits) if logits is not None else None
