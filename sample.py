@@ -1,17 +1,6 @@
 """Images from a checkpoint: ``python sample.py ckpt_path=<run>/checkpoints/last.ckpt [num_images=1000]``."""
 
-import hydra
-from omegaconf import DictConfig
-
-from ganforge.cli import user_errors_to_exit
-from ganforge.sample import run
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="sample")
-def main(cfg: DictConfig) -> None:
-    with user_errors_to_exit():
-        run(cfg)
-
+from ganforge.scripts.sample import main
 
 if __name__ == "__main__":
     main()

@@ -1,18 +1,7 @@
 """Super-resolve images:
 ``python upscale.py ckpt_path=<srgan run>/checkpoints/last.ckpt input=photo.jpg output=big.png``."""
 
-import hydra
-from omegaconf import DictConfig
-
-from ganforge.cli import user_errors_to_exit
-from ganforge.upscale import run
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="upscale")
-def main(cfg: DictConfig) -> None:
-    with user_errors_to_exit():
-        run(cfg)
-
+from ganforge.scripts.upscale import main
 
 if __name__ == "__main__":
     main()

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ganforge.errors import GanforgeError
+from ganforge.lightning_internals import completed_epochs
 from ganforge.sweep import SUMMARY, job_overrides
 
 log = logging.getLogger(__name__)
@@ -72,3 +75,19 @@ def latest_checkpoint(cfg: DictConfig) -> Path | None:
     newest = max(found, key=lambda p: p.stat().st_mtime)
     log.info("ckpt_path=latest: resuming %s (the newest of %d runs of these overrides)", newest, len(found))
     return newest
+
+
+def check_not_finished(cfg: DictConfig, checkpoint: dict[str, Any], where: str) -> None:
+    """A resume whose checkpoint already reached the run's length would end at once, looking like
+    a run that did nothing: say so, and what to raise."""
+    g_done = int(checkpoint.get("counters", {}).get("g_iters", 0))
+    if cfg.get("g_iters") is not None and g_done >= int(cfg.g_iters):
+        raise GanforgeError(f"{where} is at generator iteration {g_done}, already at or past g_iters={cfg.g_iters}: "
+                            f"raise g_iters (e.g. g_iters={2 * g_done}) to train on, or score it with "
+                            "python evaluate.py ckpt_path=...")
+    max_epochs = cfg.trainer.get("max_epochs")
+    epochs_done = completed_epochs(checkpoint)
+    if cfg.get("g_iters") is None and max_epochs is not None and epochs_done >= int(max_epochs):
+        raise GanforgeError(f"{where} has trained {epochs_done} epochs, already at or past "
+                            f"trainer.max_epochs={max_epochs}: raise trainer.max_epochs (e.g. "
+                            f"trainer.max_epochs={2 * epochs_done}) to train on")

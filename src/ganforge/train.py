@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 import ganforge.config  # noqa: F401  (registers resolvers)
 from ganforge.callbacks.checkpoint import AtomicCheckpointIO
@@ -25,13 +25,13 @@ from ganforge.callbacks.interrupt import StopOnSignal
 from ganforge.callbacks.run_length import StopAtGIters
 from ganforge.config import check_settings, precision_choice
 from ganforge.console import end_of_run_report, interrupted_line
+from ganforge.distributed import counters_from_spawned_processes, spawn_ddp_in_a_sweep
 from ganforge.errors import DivergedError, GanforgeError, config_errors
 from ganforge.files import open_checkpoint
-from ganforge.lightning_internals import completed_epochs
 from ganforge.loggers import WANDB_RUN_KEY, GanWandbLogger, RecordWandbRun
 from ganforge.models.checkpoints import check_resumable
 from ganforge.models.weights import init_weights
-from ganforge.resume import latest_checkpoint, resume_checkpoint
+from ganforge.resume import check_not_finished, latest_checkpoint, resume_checkpoint
 from ganforge.surfaces import ChecksBeforeFit, Counted, PairedImages, SuperResolver, class_offers
 from ganforge.sweep import (
     SUMMARY,
@@ -128,22 +128,6 @@ def run(cfg: DictConfig) -> float | None:
         print(end_of_run_report(cfg, _plain_metrics(built), _checkpoints(output_dir), time.monotonic() - started),
               flush=True)
     return objective
-
-
-def check_not_finished(cfg: DictConfig, checkpoint: dict[str, Any], where: str) -> None:
-    """A resume whose checkpoint already reached the run's length would end at once, looking like
-    a run that did nothing: say so, and what to raise."""
-    g_done = int(checkpoint.get("counters", {}).get("g_iters", 0))
-    if cfg.get("g_iters") is not None and g_done >= int(cfg.g_iters):
-        raise GanforgeError(f"{where} is at generator iteration {g_done}, already at or past g_iters={cfg.g_iters}: "
-                            f"raise g_iters (e.g. g_iters={2 * g_done}) to train on, or score it with "
-                            "python evaluate.py ckpt_path=...")
-    max_epochs = cfg.trainer.get("max_epochs")
-    epochs_done = completed_epochs(checkpoint)
-    if cfg.get("g_iters") is None and max_epochs is not None and epochs_done >= int(max_epochs):
-        raise GanforgeError(f"{where} has trained {epochs_done} epochs, already at or past "
-                            f"trainer.max_epochs={max_epochs}: raise trainer.max_epochs (e.g. "
-                            f"trainer.max_epochs={2 * epochs_done}) to train on")
 
 
 def _finish(cfg: DictConfig, built: Built, status: str, objective: float | None,
@@ -292,32 +276,6 @@ def _fit(cfg: DictConfig, built: Built, stopper: StopOnSignal) -> float | None:
     if "spawn" in str(cfg.trainer.get("strategy")):
         counters_from_spawned_processes(model, Path(cfg.paths.output_dir))
     return objective_value(cfg, trainer.callback_metrics)
-
-
-def counters_from_spawned_processes(model: Any, output_dir: Path) -> None:
-    """A spawned DDP fit trains in child processes, and Lightning brings rank 0's weights and
-    metrics back to this one but not the loop's counters: they come from rank 0's last checkpoint,
-    so the report and summary say how far the run went."""
-    last = output_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        model.on_load_checkpoint(open_checkpoint(last))
-
-
-def spawn_ddp_in_a_sweep(cfg: DictConfig) -> None:
-    """Lightning's DDP launcher starts each extra process by re-running the command line, which
-    under ``-m`` would run the whole sweep again in every process. Inside a sweep, DDP jobs use the
-    spawning launcher instead (the same DDP, processes started from this job)."""
-    strategy = cfg.trainer.get("strategy")
-    if not (in_multirun() and isinstance(strategy, str) and strategy.startswith("ddp")) or "spawn" in strategy:
-        return
-    if strategy not in ("ddp", "ddp_find_unused_parameters_true", "ddp_find_unused_parameters_false"):
-        raise GanforgeError(f"trainer.strategy={strategy} re-runs the command line in each process, which under -m "
-                            "would start the sweep again: use trainer.strategy=ddp_spawn inside a sweep")
-    spawned = strategy.replace("ddp", "ddp_spawn", 1)
-    log.info("trainer.strategy %s -> %s inside this -m sweep (the %s launcher re-runs the command line)",
-             strategy, spawned, strategy)
-    with open_dict(cfg):
-        cfg.trainer.strategy = spawned
 
 
 def precision_note(precision: str, accelerator: str) -> str:

@@ -1,0 +1,1 @@
+"""Lightning callbacks. They use only the module surface documented in ``models.gan``."""
