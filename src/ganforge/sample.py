@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchvision.io import write_png
 
@@ -48,7 +48,8 @@ def load_source(source: str, device: torch.device, log_dir: str) -> tuple[Any, P
 def run(cfg: DictConfig) -> list[Path]:
     check_settings(cfg, "sample")
     device = pick_device(cfg.device)
-    module, default_out = load_source(str(cfg.ckpt_path), device, str(cfg.paths.log_dir))
+    module, default_out = load_source(str(cfg.ckpt_path), device,
+                                      str(OmegaConf.select(cfg, "paths.log_dir", default="outputs")))
     ckpt = Path(str(cfg.ckpt_path))
     out = Path(cfg.out_dir) if cfg.out_dir else default_out
     out.mkdir(parents=True, exist_ok=True)
