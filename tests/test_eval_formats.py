@@ -101,8 +101,8 @@ def test_bad_inputs_are_one_line_before_any_scoring(tmp_path, overrides, message
 def test_fid_of_two_folders_equals_torch_fidelitys_command_line(tmp_path):
     if not (Path(torch.hub.get_dir()) / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth").is_file():
         pytest.skip(NO_FID_WEIGHTS.format(hub=torch.hub.get_dir()))
-    fake = image_folder(tmp_path / "fake", 200, seed=1, shift=1.0)
-    real = image_folder(tmp_path / "real", 200, seed=2)
+    fake = image_folder(tmp_path / "fake", 100, seed=1, shift=1.0)
+    real = image_folder(tmp_path / "real", 100, seed=2)
     ours = scores([f"images={fake}", f"against={real}", "metrics/extractor=inception"], tmp_path)["fid"]
     cli = Path(sys.executable).with_name("fidelity")
     out = subprocess.run([str(cli), "--cpu", "--fid", "--json", "--silent", "--no-cache", "--input1", str(fake),
