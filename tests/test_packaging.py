@@ -4,9 +4,11 @@ sample and export from any directory."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import CONF, ROOT
@@ -32,7 +34,16 @@ def test_a_wheel_installed_elsewhere_trains_and_exports_from_any_directory(tmp_p
     wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
     pip = [sys.executable, "-m", "pip", "-q"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(wheels)],
+    # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
+    source = tmp_path / "source"
+    local = {".git", ".venv", "outputs", "data", "build", "notebooks", ".pytest_cache"}  # the clone's own, at its top
+
+    def skipped(folder: str, names: list[str]) -> set[str]:
+        top = Path(folder) == ROOT
+        return {n for n in names if (top and n in local) or n == "__pycache__" or n.endswith(".egg-info")}
+
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skipped)
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = wheels.glob("ganforge-*.whl")

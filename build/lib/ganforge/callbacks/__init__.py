@@ -1,1 +1,0 @@
-"""Lightning callbacks. They use only the module surface documented in ``models.gan``."""

@@ -1,1 +1,0 @@
-"""The configs (a package, so Hydra finds them inside an installed ganforge: pkg://ganforge.conf)."""
