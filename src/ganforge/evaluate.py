@@ -86,8 +86,7 @@ def reference_of(cfg: DictConfig, scorer: Scorer, device: torch.device, ckpt: Pa
     against = cfg.get("against")
     extractor = scorer.extractor
     if against and str(against).endswith(".npz"):
-        dims = int(extractor(torch.zeros(1, 3, 32, 32, dtype=torch.uint8).to(device))[0].shape[1])
-        return Reference(f"statistics {against}", stats=load_statistics(against, "against", dims))
+        return Reference(f"statistics {against}", stats=load_statistics(against, "against", extractor.num_features))
     if against:
         images = read_folder(against, "against")
         with counting(len(images), f"real images of {against}") as advance:

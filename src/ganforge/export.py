@@ -17,6 +17,8 @@ from ganforge.errors import GanforgeError
 from ganforge.hub import REPO_ID, from_module, hub_error
 from ganforge.media import save_grid
 from ganforge.models.loading import load_module, require_noise_model
+from ganforge.resume import recorded_overrides
+from ganforge.sweep import SUMMARY
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +28,17 @@ def run_facts(ckpt: Path) -> dict[str, Any]:
     overrides, the end-of-run summary and evaluate.py's scores (each only where present)."""
     run_dir = ckpt.resolve().parent.parent
     facts: dict[str, Any] = {"run_dir": run_dir}
-    config, overrides = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "overrides.yaml"
-    summary, scores = run_dir / "summary.json", ckpt.resolve().parent / "metrics.json"
+    config = run_dir / ".hydra" / "config.yaml"
+    summary, scores = run_dir / SUMMARY, ckpt.resolve().parent / "metrics.json"
     if config.is_file():
         facts["config"] = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
-    if overrides.is_file():
-        facts["overrides"] = list(OmegaConf.load(overrides))
+    facts["overrides"] = recorded_overrides(run_dir) or []
     for key, path in (("summary", summary), ("scores", scores)):
         if path.is_file():
             try:
                 facts[key] = json.loads(path.read_text())
             except json.JSONDecodeError:
                 log.warning("%s is not valid JSON; the model card leaves it out", path)
-    if "overrides" not in facts and "summary" in facts:
-        facts["overrides"] = facts["summary"].get("overrides", [])
     return facts
 
 

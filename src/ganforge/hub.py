@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError, config_errors
+from ganforge.models.tasks import latents
 
 # The card is rendered by huggingface_hub (Jinja); the values come from ganforge.export.
 CARD_TEMPLATE = """---
@@ -97,9 +98,7 @@ class ExportedGenerator(nn.Module, PyTorchModelHubMixin, library_name="ganforge"
 
     def sample(self, n: int, rng: torch.Generator) -> Tensor:
         """The same draws as ``GAN.sample``: latents, then labels, from ``rng`` on the CPU."""
-        z = torch.randn(n, self.z_dim, generator=rng)
-        labels = torch.randint(self.num_classes, (n,), generator=rng) if self.conditional else None
-        return self.generate(z, labels)
+        return self.generate(*latents(n, self.z_dim, self.num_classes if self.conditional else 0, rng))
 
 
 def from_module(module: Any) -> ExportedGenerator:

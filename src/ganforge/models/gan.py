@@ -25,7 +25,7 @@ from ganforge.errors import GanforgeError
 from ganforge.losses import get_loss
 from ganforge.models.checkpoints import plain
 from ganforge.models.loop import AdversarialLoop
-from ganforge.models.tasks import FromNoise
+from ganforge.models.tasks import FromNoise, latents
 from ganforge.models.weights import freeze_first_layers, trainable
 from ganforge.penalties import get_penalty
 from ganforge.schedules import LinearDecay, check_warmup
@@ -174,9 +174,7 @@ class GAN(AdversarialLoop):
         """``n`` samples whose latents (then labels, for conditional models) come from ``rng`` on the
         CPU: evaluation and sampling never draw from the global RNG, so training is unaffected and
         a seed gives the same latents on any device."""
-        z = torch.randn(n, self.hparams.z_dim, generator=rng)
-        labels = torch.randint(self.num_classes, (n,), generator=rng) if self.conditional else None
-        return self.generate(z, labels)
+        return self.generate(*latents(n, self.z_dim, self.num_classes if self.conditional else 0, rng))
 
     def generate_fixed(self) -> Tensor:
         """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""

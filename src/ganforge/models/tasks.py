@@ -29,6 +29,13 @@ def bound(net: Callable[..., Tensor], net_args: dict[str, Any]) -> Callable[...,
     return functools.partial(net, **net_args) if net_args else net
 
 
+def latents(n: int, z_dim: int, num_classes: int, rng: torch.Generator) -> tuple[Tensor, Tensor | None]:
+    """``n`` latents, then (with ``num_classes``) labels, drawn from ``rng`` on the CPU: the one draw
+    behind every seeded sample, so a checkpoint and its export give the same images."""
+    z = torch.randn(n, z_dim, generator=rng)
+    return z, (torch.randint(num_classes, (n,), generator=rng) if num_classes else None)
+
+
 class FromNoise:
     """Reals (and labels, when conditional) from the batch; the generator draws fresh noise."""
 
