@@ -5,11 +5,12 @@ number points to its run.
     python bench/results.py lucic --seeds 1 2 3 --workers 2           # run what is missing, then the table
     python bench/results.py lucic --rows wgan_gp --seeds 1 -- trainer.max_epochs=5   # a probe
     python bench/results.py lucic --table-only                        # rebuild the table from the JSONs
+    python bench/results.py proof --rows cgan --seeds 1                # issue 30's table: each system shown to work
 
 A run whose JSON exists is skipped; a run killed part-way resumes from its ``last.ckpt`` (its run
 directory is fixed: ``outputs/results/<table>/<row>-s<seed>``). ``--workers N`` runs N at a time,
-each with ``cores / N`` threads. Extra overrides after ``--`` go to every run (and into its key, so
-a probe never counts as a table run).
+each with ``cores / N`` threads (``--threads`` to choose). Extra overrides after ``--`` go to every
+run (and into its key, so a probe never counts as a table run).
 """
 
 from __future__ import annotations
@@ -47,7 +48,20 @@ TABLES: dict[str, dict] = {
             "dragan": {"overrides": ["model=dragan"], "paper": None, "label": "DRAGAN"},
         },
     },
+    # Each row: what it shows and the target it is held to ("compare": the row it must beat).
+    "proof": {
+        "title": "Every GAN shown to work on the CPU (FID-10k against the test set; class accuracy of a "
+                 "conditional model judged by a classifier trained on the training set)",
+        "common": ["logger=csv"],
+        "rows": {
+            "cgan": {"overrides": ["experiment=lucic", "model=cgan"],
+                     "label": "cGAN (projection D, hinge, spectral norm) on the Lucic nets, 28 px",
+                     "target": {"class_accuracy": 0.90, "compare": ("lucic", "ns_gan")}},
+        },
+    },
 }
+METRICS = ("val/fid", "val/kid", "val/precision", "val/recall", "val/class_accuracy", "val/class_accuracy_real",
+           "progress/g_iters", "progress/kimg")
 
 
 def run_key(table: str, row: str, seed: int, extra: list[str]) -> str:
@@ -100,6 +114,48 @@ def phase_times(log_text: str) -> dict[str, float]:
     return times
 
 
+def training_complete(run_dir: Path) -> bool:
+    """Whether ``last.ckpt`` already holds the whole run (so a resume would be refused): a run killed
+    during its final evaluation, which is then finished by ``evaluate.py``."""
+    last, saved = run_dir / "checkpoints" / "last.ckpt", run_dir / ".hydra" / "config.yaml"
+    if not (last.is_file() and saved.is_file()):
+        return False
+    import torch
+    from omegaconf import OmegaConf
+
+    from ganforge.errors import GanforgeError
+    from ganforge.resume import check_not_finished
+
+    try:
+        check_not_finished(OmegaConf.load(saved), torch.load(last, map_location="cpu", weights_only=True), "last.ckpt")
+    except GanforgeError:
+        return True
+    return False
+
+
+def evaluate_last(run_dir: Path, config: dict, seed: int, env: dict, log) -> tuple[int, dict]:
+    """``evaluate.py`` on the finished ``last.ckpt`` with the run's own metric settings: (exit code,
+    the summary's metrics as the training run would have logged them)."""
+    import torch
+
+    metrics_cfg = config.get("metrics", {})
+    last = run_dir / "checkpoints" / "last.ckpt"
+    command = [sys.executable, "evaluate.py", f"ckpt_path={last}", f"seed={seed}",
+               *(f"metrics.{k}={metrics_cfg[k]}" for k in ("num_samples", "num_real", "real_split")
+                 if metrics_cfg.get(k) is not None)]
+    returncode = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                check=False).returncode
+    scores_file = last.parent / "metrics.json"
+    if returncode != 0 or not scores_file.is_file():
+        return returncode or 1, {}
+    scores = json.loads(scores_file.read_text())["last.ckpt"]["scores"]
+    counters = torch.load(last, map_location="cpu", weights_only=True).get("counters", {})
+    metrics = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
+    metrics.update({"progress/g_iters": float(counters.get("g_iters", 0)),
+                    "progress/kimg": float(counters.get("images_seen", 0)) / 1000})
+    return 0, metrics
+
+
 def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> Path | None:
     spec = TABLES[table]
     key = run_key(table, row, seed, extra)
@@ -113,33 +169,48 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
     overrides = [*spec["common"], *spec["rows"][row]["overrides"], f"seed={seed}", *extra,
                  f"hydra.run.dir={run_dir}"]
     last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        overrides.append(f"ckpt_path={last}")
-        print(f"{key}: resuming from {last}", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": "disabled"}
-    command = [sys.executable, "train.py", *overrides]
-    print(f"{key}: {' '.join(command[1:])}", flush=True)
+    finish_by_evaluation = training_complete(run_dir)
+    if finish_by_evaluation:
+        command = [sys.executable, "evaluate.py", f"ckpt_path={last}"]
+        print(f"{key}: training finished but its final evaluation did not; scoring {last} with evaluate.py",
+              flush=True)
+    else:
+        if last.is_file():
+            overrides.append(f"ckpt_path={last}")
+            print(f"{key}: resuming from {last}", flush=True)
+        command = [sys.executable, "train.py", *overrides]
+        print(f"{key}: {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "runner.log", "a") as log:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        # The child's own CPU time: near threads x wall on an otherwise idle machine, less when
-        # something else shared the cores (then the wall time is not this run's alone).
-        _, status, usage = os.wait4(child.pid, 0)
-    returncode = os.waitstatus_to_exitcode(status)
+        if finish_by_evaluation:
+            config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+            returncode, metrics = evaluate_last(run_dir, config, seed, env, log)
+            summary = {"status": "finished" if returncode == 0 else "failed", "metrics": metrics}
+        else:
+            child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # The child's own CPU time: near threads x wall on an otherwise idle machine, less when
+            # something else shared the cores (then the wall time is not this run's alone).
+            _, status, usage = os.wait4(child.pid, 0)
+            returncode = os.waitstatus_to_exitcode(status)
     wall = before + time.perf_counter() - start
     elapsed_file.write_text(f"{wall:.1f}")
     cpu_file = run_dir / "cpu_s.txt"
-    cpu = (float(cpu_file.read_text()) if cpu_file.is_file() else 0.0) + usage.ru_utime + usage.ru_stime
-    cpu_file.write_text(f"{cpu:.1f}")
-    summary_file = run_dir / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    cpu = float(cpu_file.read_text()) if cpu_file.is_file() else 0.0
+    if not finish_by_evaluation:  # evaluate.py's CPU time is not counted: the share then covers training only
+        cpu += usage.ru_utime + usage.ru_stime
+        cpu_file.write_text(f"{cpu:.1f}")
+        summary_file = run_dir / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     if returncode != 0 or summary.get("status") != "finished":
         print(f"{key}: failed (exit {returncode}, status {summary.get('status')}); see {run_dir}/runner.log",
               flush=True)
         return None
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     phases = phase_times((run_dir / "runner.log").read_text(errors="replace"))
+    if finish_by_evaluation:  # the final evaluation is this attempt, evaluate.py's
+        phases["fid_s"] = round(time.perf_counter() - start, 1)
     phases["training_s"] = round(wall - sum(phases.values()), 1)
     metrics = summary.get("metrics", {})
     result = {
@@ -149,10 +220,11 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "cpu_share": round(cpu / (wall * threads), 3), "phases_s": phases,
         "epochs": config.get("trainer", {}).get("max_epochs"),
-        "metrics": {k: metrics.get(k) for k in ("val/fid", "val/kid", "val/precision", "val/recall",
-                                                 "progress/g_iters", "progress/kimg") if k in metrics},
+        "metrics": {k: metrics.get(k) for k in METRICS if k in metrics},
         "config": config,
     }
+    if finish_by_evaluation:
+        result["final_evaluation"] = "evaluate.py on last.ckpt (the run was stopped in its final evaluation)"
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{key}: FID {result['metrics'].get('val/fid')} in {wall / 60:.1f} min -> {out.relative_to(ROOT)}",
@@ -160,7 +232,80 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
     return out
 
 
+def finished_runs(table: str, row: str) -> tuple[list[dict], list[dict]]:
+    """The row's table runs (no extra overrides, a FID) and its probes."""
+    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{table}-{row}-s*.json"))]
+    runs = [r for r in results if not r["extra_overrides"] and r["metrics"].get("val/fid") is not None]
+    return runs, [r for r in results if r["extra_overrides"]]
+
+
+def mean_std(values: list[float], digits: int = 1) -> str:
+    mean = statistics.mean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f} (one seed)"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def probe_lines(probes: list[dict]) -> list[str]:
+    if not probes:
+        return []
+    lines = ["", "Probes (one seed, extra overrides; not table runs):", ""]
+    for r in probes:
+        fid = r["metrics"].get("val/fid")
+        accuracy = r["metrics"].get("val/class_accuracy")
+        shown = f"FID {'none' if fid is None else f'{fid:.1f}'}"
+        shown += f", class accuracy {accuracy:.3f}" if accuracy is not None else ""
+        lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: {shown}, "
+                     f"{r['wall_s'] / 60:.0f} min, {machine_text(r)}commit {r['commit'][:7]}")
+    return lines
+
+
+def proof_markdown(table: str) -> str:
+    """Rows of different systems, each against its own target."""
+    spec = TABLES[table]
+    lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
+             f"`docs/results/{table}-*.json`.", "",
+             "| system | FID-10k (mean ± std) | class accuracy | seeds | epochs | per run | target | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    all_probes, details = [], []
+    for row, row_spec in spec["rows"].items():
+        runs, probes = finished_runs(table, row)
+        all_probes += probes
+        target = row_spec["target"]
+        compare_table, compare_row = target["compare"]
+        compared, _ = finished_runs(compare_table, compare_row)
+        bar = statistics.mean(r["metrics"]["val/fid"] for r in compared) if compared else None
+        label = TABLES[compare_table]["rows"][compare_row]["label"]
+        goal = (f"accuracy >= {target['class_accuracy']:.0%}, FID below {compare_table} {label}"
+                + (f" ({bar:.1f})" if bar is not None else " (not run yet)"))
+        if not runs:
+            lines.append(f"| {row_spec['label']} | not run yet | | | | | {goal} | |")
+            continue
+        fids = [r["metrics"]["val/fid"] for r in runs]
+        accuracies = [r["metrics"].get("val/class_accuracy") for r in runs]
+        accuracy_text = mean_std([a for a in accuracies if a is not None], 3) if any(
+            a is not None for a in accuracies) else "not measured"
+        seeds = ", ".join(f"s{r['seed']} {r['metrics']['val/fid']:.1f}"
+                          + (f" / {r['metrics']['val/class_accuracy']:.3f}"
+                             if r["metrics"].get("val/class_accuracy") is not None else "") for r in runs)
+        met = (bar is not None and statistics.mean(fids) < bar
+               and all(a is not None and a >= target["class_accuracy"] for a in accuracies))
+        epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
+        wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
+        real = runs[0]["metrics"].get("val/class_accuracy_real")
+        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
+        if real is not None:
+            details.append(f"- the classifier's accuracy on the 10,000 held-out test images: {real:.4f}")
+        lines.append(f"| {row_spec['label']} | {mean_std(fids)} | {accuracy_text} | {seeds} | {epochs} | {wall} "
+                     f"| {goal} | {'yes' if met and len(runs) >= 3 else ('so far' if met else 'no')} |")
+    if details:
+        lines += ["", *details]
+    return "\n".join([*lines, *probe_lines(all_probes)]) + "\n"
+
+
 def table_markdown(table: str) -> str:
+    if table == "proof":
+        return proof_markdown(table)
     spec = TABLES[table]
     lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
              f"`docs/results/{table}-*.json` (table runs only; probes with extra overrides are listed below it).", "",
@@ -169,18 +314,15 @@ def table_markdown(table: str) -> str:
              "|---|---|---|---|---|---|---|"]
     probes, details = [], []
     for row, row_spec in spec["rows"].items():
-        found = sorted(RESULTS.glob(f"{table}-{row}-s*.json"))
-        results = [json.loads(p.read_text()) for p in found]
-        probes += [r for r in results if r["extra_overrides"]]
-        runs = [r for r in results if not r["extra_overrides"] and r["metrics"].get("val/fid") is not None]
+        runs, row_probes = finished_runs(table, row)
+        probes += row_probes
         paper = row_spec["paper"]
         paper_text = f"{paper[0]} ± {paper[1]}" if paper else "see the paper"
         if not runs:
             lines.append(f"| {row_spec['label']} | {paper_text} | not run yet | | | | |")
             continue
         fids = [r["metrics"]["val/fid"] for r in runs]
-        mean = statistics.mean(fids)
-        ours = f"{mean:.1f} ± {statistics.stdev(fids):.1f}" if len(fids) > 1 else f"{mean:.1f} (one seed)"
+        mean, ours = statistics.mean(fids), mean_std(fids)
         seeds = ", ".join(f"s{r['seed']} {r['metrics']['val/fid']:.1f}" for r in runs)
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
         wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
@@ -192,14 +334,7 @@ def table_markdown(table: str) -> str:
         lines += ["", "Each run: its whole wall time, the real statistics it computed (once per machine, then "
                   "cached; not in the column above), and the share of its threads x wall time it had of the CPU "
                   "(lower: something else shared the cores).", "", *details]
-    if probes:
-        lines += ["", "Probes (one seed, extra overrides; not table runs):", ""]
-        for r in probes:
-            fid = r["metrics"].get("val/fid")
-            lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: FID "
-                         f"{'none' if fid is None else f'{fid:.1f}'}, {r['wall_s'] / 60:.0f} min, "
-                         f"{machine_text(r)}commit {r['commit'][:7]}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *probe_lines(probes)]) + "\n"
 
 
 def run_minutes(result: dict) -> float:
@@ -243,6 +378,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="*", help="default: every row")
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="compute threads per run; default: cores / workers")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args(argv)
     rows = args.rows or list(TABLES[args.table]["rows"])
@@ -250,7 +386,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {unknown}; {args.table} has {', '.join(TABLES[args.table]['rows'])}")
     if not args.table_only:
-        threads = max(1, (os.cpu_count() or 1) // args.workers)
+        threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
         jobs = [(row, seed) for seed in args.seeds for row in rows]
         start = time.perf_counter()
         with ThreadPoolExecutor(args.workers) as pool:

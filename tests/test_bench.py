@@ -70,3 +70,40 @@ def test_results_reads_the_phases_of_a_run_from_its_log():
            "kid 0.01716 (632.6 s)\n")
     assert results.phase_times(log) == {"real_stats_s": 700.7, "fid_s": 632.6}
     assert results.phase_times("nothing measured") == {}
+
+
+def test_the_proof_table_holds_each_row_to_its_target(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(results, "DOC", tmp_path / "results.md")
+    (tmp_path / "results").mkdir()
+    records = [("lucic", "ns_gan", 1, {"val/fid": 23.0}),
+               ("proof", "cgan", 1, {"val/fid": 21.0, "val/class_accuracy": 0.95, "val/class_accuracy_real": 0.92}),
+               ("proof", "cgan", 2, {"val/fid": 22.0, "val/class_accuracy": 0.85})]
+    for table, row, seed, metrics in records:
+        record = {"row": row, "seed": seed, "extra_overrides": [], "epochs": 15, "wall_s": 2400.0,
+                  "commit": "abcdef0", "metrics": metrics}
+        (tmp_path / "results" / f"{results.run_key(table, row, seed, [])}.json").write_text(json.dumps(record))
+    text = results.table_markdown("proof")
+    assert "| 21.5 ± 0.7 | 0.900 ± 0.071 | s1 21.0 / 0.950, s2 22.0 / 0.850 | 15 | 40, 40 min |" in text
+    assert "accuracy >= 90%, FID below lucic NS GAN (23.0) | no |" in text  # s2's accuracy is below 90 %
+    assert "held-out test images: 0.9200" in text
+
+
+def test_a_run_stopped_in_its_final_evaluation_is_recognised_as_trained(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+    import torch
+    import yaml
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"g_iters": None, "trainer": {"max_epochs": 2}}))
+    assert not results.training_complete(run_dir)  # no checkpoint yet
+    for epochs, complete in ((1, False), (2, True)):
+        loops = {"fit_loop": {"epoch_progress": {"current": {"completed": epochs}}}}
+        torch.save({"loops": loops, "counters": {"g_iters": 10}}, run_dir / "checkpoints" / "last.ckpt")
+        assert results.training_complete(run_dir) is complete

@@ -24,7 +24,8 @@ TINY_EVAL = [o for o in TINY if o != "++callbacks.evaluation=null"]
 
 def metric_overrides(tmp_path: Path) -> list[str]:
     return ["metrics/extractor=random_conv", "metrics.num_samples=16", "metrics.num_real=32",
-            "metrics.kid_subset_size=8", "metrics.batch_size=8", f"metrics.cache_dir={tmp_path / 'cache'}"]
+            "metrics.kid_subset_size=8", "metrics.batch_size=8", f"metrics.cache_dir={tmp_path / 'cache'}",
+            f"metrics.class_accuracy.cache_dir={tmp_path / 'classifiers'}"]
 
 
 def train_with_metrics(tmp_path: Path, data_root: Path, model: str = "dcgan", *extra: str):

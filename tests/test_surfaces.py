@@ -11,6 +11,7 @@ from test_configs import GROUPS
 from ganforge.surfaces import (
     GaussianMixture,
     ImageReference,
+    ImagesWithLabels,
     LabelledData,
     NoiseToSamples,
     PairedImages,
@@ -40,5 +41,6 @@ def test_each_data_module_offers_its_kind(tmp_path, name):
     assert isinstance(dm, GaussianMixture) is (name in ("ring8", "grid25"))
     assert isinstance(dm, PairedImages) is (name == "sr_folder")
     assert isinstance(dm, ImageReference) is (name not in ("ring8", "grid25", "sr_folder"))
+    assert isinstance(dm, ImagesWithLabels) is isinstance(dm, ImageReference)
     if name in ("mnist", "fashion_mnist"):
         assert isinstance(dm, LabelledData) and len(dm.class_names) == 10

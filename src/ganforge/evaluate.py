@@ -77,14 +77,20 @@ class Reference:
     split: str | None = None
     resize_filter: str | None = None
     count: int | None = None
+    datamodule: Any = None  # the data set, where the reference is one
+    judging: bool = False   # class accuracy measured (a conditional model on labelled data)
 
 
 def reference_of(cfg: DictConfig, scorer: Scorer, device: torch.device, ckpt: Path | None,
-                 sample_shape: tuple[int, ...] | None) -> Reference:
+                 module: Any = None) -> Reference:
     """``against`` (a folder of images or an ``.npz`` of statistics), else the data set: the
     command line's ``data``, or the training run's beside the checkpoint."""
     against = cfg.get("against")
     extractor = scorer.extractor
+    conditional = bool(getattr(module, "conditional", False))
+    sample_shape = module.sample_shape if module is not None else None
+    if against:
+        scorer.judges(None, conditional, f"against={against}")  # enabled=true there: one line, before any work
     if against and str(against).endswith(".npz"):
         return Reference(f"statistics {against}", stats=load_statistics(against, "against", extractor.num_features))
     if against:
@@ -101,9 +107,11 @@ def reference_of(cfg: DictConfig, scorer: Scorer, device: torch.device, ckpt: Pa
         raise GanforgeError(f"the checkpoint generates {tuple(sample_shape)} samples but the data gives "
                             f"{tuple(datamodule.sample_shape)}; pass the data settings it was trained on")
     split = scorer.split(datamodule)
+    judging = module is not None and scorer.judges(datamodule, conditional)
     features, key, count = reference_features(datamodule, split, scorer.settings, extractor, device)
     return Reference(f"{count} images of {key}", features=features, split=split, count=count,
-                     resize_filter=getattr(datamodule, "resize_filter", None))
+                     resize_filter=getattr(datamodule, "resize_filter", None), datamodule=datamodule,
+                     judging=judging)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -131,7 +139,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     generated = read_folder(folder, "images") if folder else None
     scorer = Scorer(cfg.metrics, required=True)
     extractor = scorer.extractor.to(device)
-    reference = reference_of(cfg, scorer, device, ckpt, module.sample_shape if module is not None else None)
+    reference = reference_of(cfg, scorer, device, ckpt, module)
     if cfg.get("save_stats"):
         stats = reference.stats or statistics(reference.features)
         print(f"reference statistics ({reference.label}) written to {save_statistics(cfg.save_stats, stats)}")
@@ -154,6 +162,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         scores = metrics_against(reference.features, scorer.settings).compute(fake, logits)
     else:  # mu and sigma alone: FID is the one score they define
         scores = {"fid": frechet_distance(statistics(fake), reference.stats)}
+    if reference.judging:
+        judge = scorer.judge(reference.datamodule, device)
+        class_rng = torch.Generator().manual_seed(int(cfg.seed) + 7)
+        scores.update(scorer.class_scores(judge, lambda labels: module.sample_classes(labels, class_rng), device,
+                                          precision))
 
     header: dict[str, Any] = {"checkpoint": str(ckpt)} if module is not None else {"images": str(folder)}
     if module is not None:

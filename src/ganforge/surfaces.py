@@ -47,6 +47,8 @@ class NoiseToSamples(Counted, Protocol):
 
     def sample(self, n: int, rng: torch.Generator) -> Tensor: ...
 
+    def sample_classes(self, labels: Tensor, rng: torch.Generator) -> Tensor: ...
+
     def generate_fixed(self) -> Tensor: ...
 
 
@@ -74,6 +76,15 @@ class ImageReference(Protocol):
     def check_reference_split(self, split: str) -> None: ...
 
     def reference_key(self, split: str) -> str: ...
+
+
+@runtime_checkable
+class ImagesWithLabels(ImageReference, Protocol):
+    """Image data with class labels: the class accuracy of conditional models is judged on it."""
+
+    num_classes: int
+
+    def labelled_images(self, split: str) -> tuple[Tensor, Tensor]: ...
 
 
 @runtime_checkable

@@ -2,7 +2,8 @@
 ``num_samples`` generated images (EMA generator when there is one) are scored against cached
 real statistics; ``val/fid``, ``val/kid``, ``val/precision``, ``val/recall`` (and ``val/is``
 where the extractor has logits) go to every logger, and the best-FID weights to
-``best_fid.ckpt``. Idle on 2-D data.
+``best_fid.ckpt``. Conditional models on labelled data also get ``val/class_accuracy``: a cached
+classifier's accuracy on samples of each class against the requested labels. Idle on 2-D data.
 
 Under DDP every rank generates and extracts its share; the features are gathered, so every rank
 computes the same numbers and the checkpoint call (a collective) is reached by all ranks.
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganforge.callbacks.interrupt import interrupted
 from ganforge.callbacks.publish import publish
 from ganforge.errors import SettingError
+from ganforge.metrics.classes import ClassJudge
 from ganforge.metrics.images import ImageMetrics
 from ganforge.metrics.scoring import Scorer
 from ganforge.reporting import counting
@@ -42,7 +44,8 @@ class Evaluation(L.Callback):
         self.dirpath, self.save_best = Path(dirpath), save_best
         self.extractor: torch.nn.Module | None = None
         self.metrics: ImageMetrics | None = None
-        self.enabled = False
+        self.judge: ClassJudge | None = None
+        self.enabled = self.judging = False
         self.best_fid = math.inf
         self.best_at = (math.nan, -1)  # (kimg, generator iterations) of best_fid
         self.latest: dict[str, float] = {}
@@ -61,10 +64,11 @@ class Evaluation(L.Callback):
         self.scorer = Scorer(self.cfg)  # a bad count or batch size stops the run here, not at the first evaluation
         self.split = self.scorer.split(datamodule)
         self.extractor = self.scorer.extractor
-        self.enabled = self.scorer.enabled
+        self.judging = self.scorer.judges(datamodule, bool(model.conditional))
+        self.enabled = self.scorer.enabled or self.judging  # class accuracy needs no Inception weights
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.enabled:
+        if self.scorer is not None and self.scorer.enabled:
             self.extractor.to(trainer.strategy.root_device)
 
     def reference(self, trainer: L.Trainer) -> ImageMetrics:
@@ -77,12 +81,22 @@ class Evaluation(L.Callback):
             def compute() -> ImageMetrics:
                 return self.scorer.reference(dm, self.split, device)[0]
 
-            if trainer.is_global_zero:
-                self.metrics = compute()
-            trainer.strategy.barrier("real statistics")
-            if not trainer.is_global_zero:
-                self.metrics = compute()
+            self.metrics = self.rank_zero_first(trainer, compute, "real statistics")
         return self.metrics
+
+    def class_judge(self, trainer: L.Trainer) -> ClassJudge:
+        """The classifier of the data, trained (or read from its cache) at the first evaluation."""
+        if self.judge is None:
+            device, dm = trainer.strategy.root_device, trainer.datamodule
+            self.judge = self.rank_zero_first(trainer, lambda: self.scorer.judge(dm, device), "class classifier")
+        return self.judge
+
+    @staticmethod
+    def rank_zero_first(trainer: L.Trainer, compute: Any, what: str) -> Any:
+        """Rank 0 computes and caches; the other ranks read the cache after the barrier."""
+        result = compute() if trainer.is_global_zero else None
+        trainer.strategy.barrier(what)
+        return result if trainer.is_global_zero else compute()
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """A run resumed into a new directory remembers the best FID so far (restored state), so
@@ -119,23 +133,29 @@ class Evaluation(L.Callback):
         return pl_module.evaluation_ready
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
-        assert self.extractor is not None
-        reference = self.reference(trainer)
         self.cadence.done(pl_module.kimg)
         started = time.perf_counter()
         device = pl_module.device
         total = self.scorer.num_samples(device)
         world, rank = trainer.world_size, trainer.global_rank
-        local = math.ceil(total / world)
-        # Own RNG (not the global one), so evaluating never changes the training trajectory.
-        rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
-        what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
-        with counting(local, what, enabled=trainer.is_global_zero) as advance:
-            scores = self.scorer.score(lambda n: pl_module.sample(n, rng), local, reference, device, advance,
-                                       gather=lambda values: self._gather(pl_module, values)[:total],
-                                       precision=str(trainer.precision))
+        scores: dict[str, float] = {}
+        if self.scorer.enabled:
+            reference = self.reference(trainer)
+            local = math.ceil(total / world)
+            # Own RNG (not the global one), so evaluating never changes the training trajectory.
+            rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
+            what = f"evaluating {total} samples at {pl_module.kimg:.1f} kimg"
+            with counting(local, what, enabled=trainer.is_global_zero) as advance:
+                scores = self.scorer.score(lambda n: pl_module.sample(n, rng), local, reference, device, advance,
+                                           gather=lambda values: self._gather(pl_module, values)[:total],
+                                           precision=str(trainer.precision))
+        if self.judging:  # every rank judges the same samples (one seed): the same number, no collective
+            judge = self.class_judge(trainer)
+            rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + 7)
+            scores.update(self.scorer.class_scores(judge, lambda labels: pl_module.sample_classes(labels, rng),
+                                                   device, str(trainer.precision)))
         self.latest = {f"val/{k}": v for k, v in scores.items() if not k.endswith("_std")}
-        fid = scores["fid"]
+        fid = scores.get("fid", math.nan)
         improved = math.isfinite(fid) and fid < self.best_fid
         if improved:
             self.best_fid, self.best_at = fid, (pl_module.kimg, pl_module.g_iters)

@@ -147,12 +147,16 @@ class ImageDataModule(InMemoryDataModule):
 
     def reference_images(self, split: str) -> Tensor | MappedImages:
         """uint8 (N, C, H, W) images of ``split``, fitted like the training images (indexable by a
-        tensor of rows). The base offers the training images only; sets with a held-out split
-        override this."""
+        tensor of rows)."""
+        return self.labelled_images(split)[0]
+
+    def labelled_images(self, split: str) -> tuple[Tensor | MappedImages, Tensor]:
+        """The images of ``split`` and their int64 labels (all 0 for unlabelled data). The base
+        offers the training images only; sets with a held-out split override this."""
         self.check_reference_split(split)
         self.setup()
-        assert self.samples is not None
-        return self.samples
+        assert self.samples is not None and self.labels is not None
+        return self.samples, self.labels
 
     def check_reference_split(self, split: str) -> None:
         if split not in self.reference_splits:

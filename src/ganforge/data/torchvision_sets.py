@@ -117,15 +117,14 @@ class TorchvisionImages(ImageDataModule):
     def dataset_name(self) -> str:
         return f"{self.name}-{self.fit}"
 
-    def reference_images(self, split: str) -> Tensor:
+    def labelled_images(self, split: str) -> tuple[Tensor, Tensor]:
         """The training images already in memory, or the held-out test split decoded the same way."""
         self.check_reference_split(split)
         if (split == "train") == self.train:
             self.setup()
-            assert self.samples is not None
-            return self.samples
-        images, _ = self._decode(self._dataset(train=split == "train"))
-        return images
+            assert self.samples is not None and self.labels is not None
+            return self.samples, self.labels
+        return self._decode(self._dataset(train=split == "train"))
 
     def _dataset(self, train: bool | None = None):
         train = self.train if train is None else train

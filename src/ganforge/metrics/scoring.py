@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.classes import ClassAccuracySettings, ClassJudge, judge_for
 from ganforge.metrics.features import WeightsUnavailableError
 from ganforge.metrics.images import ImageMetrics, generated_features, real_features
 from ganforge.reporting import counting
@@ -174,6 +175,7 @@ class Scorer:
     def __init__(self, metrics: DictConfig | dict, required: bool | None = None) -> None:
         cfg = OmegaConf.create(metrics) if isinstance(metrics, dict) else metrics
         self.settings = ScoringSettings.from_config(cfg)
+        self.class_settings = ClassAccuracySettings.from_config(cfg.get("class_accuracy"))
         self.extractor = build_extractor(cfg if required is None else OmegaConf.merge(cfg, {"required": required}))
 
     @property
@@ -203,3 +205,33 @@ class Scorer:
         assert self.extractor is not None
         return score_generator(sample, count, reference, self.extractor, self.settings.batch_on(device), device,
                                progress, gather, precision)
+
+    # ---- class accuracy (conditional models on labelled data) --------------------------------
+    def judges(self, datamodule: Any, conditional: bool, what: str | None = None) -> bool:
+        """Whether class accuracy is measured for this model and data (``metrics.class_accuracy``;
+        ``datamodule`` None: the reference is not a data set, ``what`` names it); ``enabled=true``
+        where it cannot apply stops here, before any work."""
+        from ganforge.surfaces import ImagesWithLabels
+
+        return self.class_settings.applies(conditional, int(getattr(datamodule, "num_classes", 0)),
+                                           isinstance(datamodule, ImagesWithLabels),
+                                           what or type(datamodule).__name__)
+
+    def judge(self, datamodule: Any, device: torch.device) -> ClassJudge:
+        """The data set's classifier: from the cache, or trained now (bf16 where the device runs it natively)."""
+        from ganforge.config import auto_precision
+
+        device = torch.device(device)
+        return judge_for(datamodule, self.class_settings, device, auto_precision(device.type) == "bf16-mixed")
+
+    def class_scores(self, judge: ClassJudge, sample_classes: Callable[[torch.Tensor], torch.Tensor],
+                     device: torch.device | str, precision: str = "32-true") -> dict[str, float]:
+        """``class_accuracy`` of ``per_class`` samples per class (null: num_samples / classes),
+        generated under the training ``precision``, and the classifier's held-out real accuracy."""
+        per_class = self.class_settings.per_class or max(1, self.num_samples(device) // judge.num_classes)
+
+        def generate(labels: torch.Tensor) -> torch.Tensor:
+            with generation_precision(precision, device):
+                return sample_classes(labels).float()
+
+        return judge.score(generate, per_class)

@@ -176,6 +176,11 @@ class GAN(AdversarialLoop):
         a seed gives the same latents on any device."""
         return self.generate(*latents(n, self.z_dim, self.num_classes if self.conditional else 0, rng))
 
+    def sample_classes(self, labels: Tensor, rng: torch.Generator) -> Tensor:
+        """One sample per entry of ``labels`` (ignored by unconditional models), latents from ``rng``."""
+        z = torch.randn(len(labels), self.z_dim, generator=rng)
+        return self.generate(z, labels if self.conditional else None)
+
     def generate_fixed(self) -> Tensor:
         """Samples from the fixed noise saved in the checkpoint (the same grid every time)."""
         return self.generate(self.fixed_z, self.fixed_labels)
