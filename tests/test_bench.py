@@ -72,6 +72,26 @@ def test_results_reads_the_phases_of_a_run_from_its_log():
     assert results.phase_times("nothing measured") == {}
 
 
+def test_results_leaves_one_time_work_out_of_the_evaluation_time():
+    """A log from before the evaluation's clock excluded the real statistics and the judge counted
+    them in the evaluation: what falls inside the evaluation's window is taken out of it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    log = ("[2026-12-03 13:07:44,013][ganforge.reporting][INFO] - real statistics (fashion_mnist-pad-test-1ch-28px): "
+           "2000 done in 270.5 s (7.4/s)\n"
+           "[2026-12-03 13:08:44,000][ganforge.metrics.classes][INFO] - class-accuracy classifier: trained on 60000 "
+           "images in 60 s, held-out accuracy 0.9111 on 10000 images; cached at x\n"
+           "[2026-12-03 13:12:45,003][ganforge.callbacks.evaluation][INFO] - 119.9 kimg (1874 generator iterations): "
+           "fid 70.22, kid 0.04781 (571.5 s)\n")
+    assert results.phase_times(log) == {"real_stats_s": 270.5, "judge_s": 60.0, "fid_s": 241.0}
+    # computed before the evaluation started (the logged time is the evaluation's alone): nothing taken out
+    earlier = log.replace("13:07:44", "12:57:44").replace("13:08:44", "12:58:44")
+    assert results.phase_times(earlier) == {"real_stats_s": 270.5, "judge_s": 60.0, "fid_s": 571.5}
+    run = {"wall_s": 1200.0, "phases_s": results.phase_times(log)}
+    assert results.run_minutes(run) == (1200.0 - 270.5 - 60.0) / 60
+
+
 def test_the_proof_table_holds_each_row_to_its_target(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "bench"))
     import results

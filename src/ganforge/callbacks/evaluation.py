@@ -134,13 +134,16 @@ class Evaluation(L.Callback):
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         self.cadence.done(pl_module.kimg)
+        # Computed (or read from their caches) before the clock starts: they are once-per-machine
+        # costs, logged with their own times, and the logged time is the evaluation's alone.
+        reference = self.reference(trainer) if self.scorer.enabled else None
+        judge = self.class_judge(trainer) if self.judging else None
         started = time.perf_counter()
         device = pl_module.device
         total = self.scorer.num_samples(device)
         world, rank = trainer.world_size, trainer.global_rank
         scores: dict[str, float] = {}
-        if self.scorer.enabled:
-            reference = self.reference(trainer)
+        if reference is not None:
             local = math.ceil(total / world)
             # Own RNG (not the global one), so evaluating never changes the training trajectory.
             rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + rank)
@@ -149,8 +152,7 @@ class Evaluation(L.Callback):
                 scores = self.scorer.score(lambda n: pl_module.sample(n, rng), local, reference, device, advance,
                                            gather=lambda values: self._gather(pl_module, values)[:total],
                                            precision=str(trainer.precision))
-        if self.judging:  # every rank judges the same samples (one seed): the same number, no collective
-            judge = self.class_judge(trainer)
+        if judge is not None:  # every rank judges the same samples (one seed): the same number, no collective
             rng = torch.Generator().manual_seed(1_000_003 * pl_module.g_iters + 7)
             scores.update(self.scorer.class_scores(judge, lambda labels: pl_module.sample_classes(labels, rng),
                                                    device, str(trainer.precision)))
