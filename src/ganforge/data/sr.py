@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -24,6 +26,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganforge.data.images import UNREADABLE_IMAGE_ERRORS
+from ganforge.data.photos import SOURCES, check_sources, photo_folders
 from ganforge.data.stream import uint8_to_unit
 from ganforge.errors import DataNotFoundError, GanforgeError
 from ganforge.nets.srresnet import bicubic_downscale
@@ -184,3 +187,30 @@ class SRFolder(L.LightningDataModule):
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, drop_last=True,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           pin_memory=torch.cuda.is_available())
+
+
+class SRPhotos(SRFolder):
+    """``python train.py model=srresnet data=sr_photos``: ``SRFolder`` on the fixed set of real
+    photographs of ``ganforge.data.photos``, assembled under ``root`` on first use."""
+
+    def __init__(self, root: str, sources: Sequence[str] = SOURCES, max_side: int = 1024, download: bool = True,
+                 val_root: str | None = None, val_images: int | None = None, **kwargs: Any) -> None:
+        if not root:
+            raise GanforgeError("set data.root=<folder where the photos are assembled> for data=sr_photos")
+        if val_root:
+            raise GanforgeError("data=sr_photos holds out its photos by name (root/val); for another split use "
+                                "data=sr_folder data.root=<photos> data.val_root=<held-out photos>")
+        self.sources = check_sources(sources)
+        self.photos_root, self.max_side, self.download = Path(root).expanduser(), int(max_side), bool(download)
+        crop, val_crop = kwargs.get("crop", 96), kwargs.get("val_crop", 256)
+        if self.max_side < max(crop, val_crop or 0):
+            raise GanforgeError(f"data.max_side ({max_side}) must be at least data.crop ({crop}) and data.val_crop "
+                                f"({val_crop})")
+        super().__init__(root=str(self.photos_root / "train"), val_root=str(self.photos_root / "val"), **kwargs)
+
+    def prepare_data(self) -> None:
+        photo_folders(self.photos_root, self.sources, self.max_side, self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare_data()  # cheap when the photos are there; evaluate.py and tests call setup alone
+        super().setup(stage)

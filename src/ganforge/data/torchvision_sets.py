@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import torch
 from torch import Tensor
 from torchvision import datasets
 
+from ganforge.data.debian import unpacked_package
 from ganforge.data.images import ImageDataModule, check_fit
 from ganforge.data.mapped import MappedImages
 from ganforge.errors import DataNotFoundError, GanforgeError, one_line
@@ -54,30 +53,11 @@ def seed_idx_files(raw_dir: Path, system_dirs: Sequence[str]) -> Path | None:
     return None
 
 
-def _run(command: list[str], cwd: str) -> None:
-    """Run a packaging tool; any failure becomes ``OSError`` with the tool's last line."""
-    try:
-        subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True, timeout=600)
-    except FileNotFoundError as err:
-        raise OSError(f"{command[0]} is not installed (not a Debian/Ubuntu system)") from err
-    except subprocess.CalledProcessError as err:
-        last = (err.stderr or err.stdout or "").strip().splitlines()
-        raise OSError(f"{' '.join(command[:2])} failed: {last[-1] if last else err}") from err
-    except subprocess.TimeoutExpired as err:
-        raise OSError(f"{' '.join(command[:2])} took longer than {err.timeout:.0f} s") from err
-
-
 def fetch_debian_package(package: str, folder_inside: str, raw_dir: Path) -> None:
-    """``apt-get download`` the package (no root needed), unpack it with ``dpkg-deb -x`` into a
-    scratch folder beside ``raw_dir`` and copy its MNIST-format files into ``raw_dir``."""
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=raw_dir.parent, prefix=".debian-") as scratch:
-        _run(["apt-get", "download", package], scratch)
-        debs = sorted(Path(scratch).glob(f"{package}_*.deb"))
-        if not debs:
-            raise OSError(f"apt-get download {package} left no .deb file")
-        _run(["dpkg-deb", "-x", str(debs[0]), str(Path(scratch) / "root")], scratch)
-        if seed_idx_files(raw_dir, [str(Path(scratch) / "root" / folder_inside)]) is None:
+    """``apt-get download`` the package (no root needed), unpack it beside ``raw_dir`` and copy its
+    MNIST-format files into ``raw_dir``."""
+    with unpacked_package(package, raw_dir.parent) as tree:
+        if seed_idx_files(raw_dir, [str(tree / folder_inside)]) is None:
             raise OSError(f"{package} has no MNIST-format files under /{folder_inside}")
 
 
