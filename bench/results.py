@@ -6,6 +6,7 @@ number points to its run.
     python bench/results.py lucic --rows wgan_gp --seeds 1 -- trainer.max_epochs=5   # a probe
     python bench/results.py lucic --table-only                        # rebuild the table from the JSONs
     python bench/results.py proof --rows cgan --seeds 1                # issue 30's table: each system shown to work
+    python bench/results.py sr --rows srresnet srgan --seeds 1         # super-resolution against bicubic
 
 A run whose JSON exists is skipped; a run killed part-way resumes from its ``last.ckpt`` (its run
 directory is fixed: ``outputs/results/<table>/<row>-s<seed>``). ``--workers N`` runs N at a time,
@@ -73,9 +74,32 @@ TABLES: dict[str, dict] = {
                      "target": {"class_accuracy": 0.90, "compare": ("lucic", "ns_gan")}},
         },
     },
+    # Issue 30 item 4. "{ckpt:<row>}" stands for that row's table run of the same seed (its last.ckpt).
+    "sr": {
+        "title": "Super-resolution x4 on the 8 held-out real photographs of data=sr_photos (PSNR and SSIM on "
+                 "Y, the scale's border shaved, each photo scored whole)",
+        "kind": "sr",
+        "common": ["logger=csv", "data=sr_photos", "data.num_workers=1"],
+        "rows": {
+            # The paper's SRResNet (16 blocks, 64 wide) in the residual-over-bicubic form: a short CPU
+            # run of the plain net spends its steps learning to copy the input.
+            "srresnet": {"overrides": ["model=srresnet", "model.generator.bicubic_skip=true", "g_iters=500",
+                                       "callbacks.sr_validation.every_n_g_iters=250"],
+                         "label": "SRResNet (pixel MSE, residual over bicubic), 500 iterations of 16 crops",
+                         "target": {"psnr_gain": 0.5}},
+            # The adversarial phase from that checkpoint; VGG54 needs torchvision's VGG19 weights
+            # (a download), so the content loss is the pixel MSE where they are not at hand.
+            "srgan": {"overrides": ["model=srgan", "model.generator.bicubic_skip=true", "model.content_loss=pixel",
+                                    "model.generator_ckpt={ckpt:srresnet}", "g_iters=300",
+                                    "callbacks.sr_validation.every_n_g_iters=150"],
+                      "label": "SRGAN from it (pixel content loss + 1e-3 adversarial), 300 iterations",
+                      "target": None},
+        },
+    },
 }
-METRICS = ("val/fid", "val/kid", "val/precision", "val/recall", "val/class_accuracy", "val/class_accuracy_real",
-           "progress/g_iters", "progress/kimg")
+METRICS = ("val/psnr", "val/ssim", "val/psnr_bicubic", "val/ssim_bicubic", "val/psnr_gain", "val/ssim_gain",
+           "val/lpips", "val/fid", "val/kid", "val/precision", "val/recall", "val/class_accuracy",
+           "val/class_accuracy_real", "progress/g_iters", "progress/kimg")
 
 
 def run_key(table: str, row: str, seed: int, extra: list[str]) -> str:
@@ -198,6 +222,15 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
     before = float(elapsed_file.read_text()) if elapsed_file.is_file() else 0.0
     overrides = [*spec["common"], *spec["rows"][row]["overrides"], f"seed={seed}", *extra,
                  f"hydra.run.dir={run_dir}"]
+    for i, item in enumerate(overrides):  # "{ckpt:<row>}": another row's table run of this seed
+        found = re.search(r"\{ckpt:(\w+)\}", item)
+        if found:
+            needed = ROOT / "outputs" / "results" / table / run_key(table, found.group(1), seed, []) / "checkpoints"
+            if not (needed / "last.ckpt").is_file():
+                print(f"{key}: needs {needed / 'last.ckpt'}: run the {found.group(1)} row of seed {seed} first "
+                      "on this machine (its outputs are not in git)", flush=True)
+                return None
+            overrides[i] = item.replace(found.group(0), str(needed / "last.ckpt"))
     last = run_dir / "checkpoints" / "last.ckpt"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": "disabled"}
     finish_by_evaluation = training_complete(run_dir)
@@ -257,15 +290,20 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         result["final_evaluation"] = "evaluate.py on last.ckpt (the run was stopped in its final evaluation)"
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{key}: FID {result['metrics'].get('val/fid')} in {wall / 60:.1f} min -> {out.relative_to(ROOT)}",
+    score = key_metric(table)
+    print(f"{key}: {score} {result['metrics'].get(score)} in {wall / 60:.1f} min -> {out.relative_to(ROOT)}",
           flush=True)
     return out
 
 
+def key_metric(table: str) -> str:
+    return "val/psnr" if TABLES[table].get("kind") == "sr" else "val/fid"
+
+
 def finished_runs(table: str, row: str) -> tuple[list[dict], list[dict]]:
-    """The row's table runs (no extra overrides, a FID) and its probes."""
+    """The row's table runs (no extra overrides, their table's score) and its probes."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{table}-{row}-s*.json"))]
-    runs = [r for r in results if not r["extra_overrides"] and r["metrics"].get("val/fid") is not None]
+    runs = [r for r in results if not r["extra_overrides"] and r["metrics"].get(key_metric(table)) is not None]
     return runs, [r for r in results if r["extra_overrides"]]
 
 
@@ -276,14 +314,18 @@ def mean_std(values: list[float], digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def probe_lines(probes: list[dict]) -> list[str]:
+def probe_lines(probes: list[dict], score: str = "val/fid") -> list[str]:
     if not probes:
         return []
     lines = ["", "Probes (one seed, extra overrides; not table runs):", ""]
     for r in probes:
-        fid = r["metrics"].get("val/fid")
+        value = r["metrics"].get(score)
         accuracy = r["metrics"].get("val/class_accuracy")
-        shown = f"FID {'none' if fid is None else f'{fid:.1f}'}"
+        name = {"val/fid": "FID", "val/psnr": "PSNR(Y)"}[score]
+        digits = 1 if score == "val/fid" else 2
+        shown = f"{name} {'none' if value is None else f'{value:.{digits}f}'}"
+        if score == "val/psnr" and value is not None and r["metrics"].get("val/psnr_bicubic") is not None:
+            shown += f" dB (bicubic {r['metrics']['val/psnr_bicubic']:.2f}), SSIM {r['metrics'].get('val/ssim', 0):.4f}"
         shown += f", class accuracy {accuracy:.3f}" if accuracy is not None else ""
         threads = r.get("machine", {}).get("threads")
         share = f", CPU share {r['cpu_share']:.2f}" if "cpu_share" in r else ""
@@ -336,9 +378,47 @@ def proof_markdown(table: str) -> str:
     return "\n".join([*lines, *probe_lines(all_probes)]) + "\n"
 
 
+def sr_markdown(table: str) -> str:
+    """Each row against bicubic on the same held-out photos (and its own target, where it has one)."""
+    spec = TABLES[table]
+    lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
+             f"`docs/results/{table}-*.json`.", "",
+             "| system | PSNR(Y) dB | bicubic | gain dB (mean ± std) | SSIM(Y) | bicubic | LPIPS | seeds | per run "
+             "| target | met |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    all_probes, details = [], []
+    for row, row_spec in spec["rows"].items():
+        runs, probes = finished_runs(table, row)
+        all_probes += probes
+        target = row_spec.get("target")
+        goal = (f"PSNR >= bicubic + {target['psnr_gain']} dB, SSIM above bicubic" if target else
+                "none (its perceptual numbers beside)")
+        if not runs:
+            lines.append(f"| {row_spec['label']} | not run yet | | | | | | | | {goal} | |")
+            continue
+        m = [r["metrics"] for r in runs]
+        gains = [x["val/psnr"] - x["val/psnr_bicubic"] for x in m]
+        lpips = [x["val/lpips"] for x in m if x.get("val/lpips") is not None]
+        met = target is not None and all(g >= target["psnr_gain"] for g in gains) and all(
+            x["val/ssim"] > x["val/ssim_bicubic"] for x in m)
+        seeds = ", ".join(f"s{r['seed']} {g:+.2f}" for r, g in zip(runs, gains))
+        wall = ", ".join(f"{r['wall_s'] / 60:.0f}" for r in runs) + " min"
+        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
+        lines.append(
+            f"| {row_spec['label']} | {mean_std([x['val/psnr'] for x in m], 2)} | {m[0]['val/psnr_bicubic']:.2f} "
+            f"| {mean_std(gains, 2)} | {mean_std([x['val/ssim'] for x in m], 4)} | {m[0]['val/ssim_bicubic']:.4f} "
+            f"| {mean_std(lpips, 3) if lpips else 'not measured'} | {seeds} | {wall} | {goal} "
+            f"| {('yes' if len(runs) >= 3 else 'so far') if met else ('no' if target else '')} |")
+    if details:
+        lines += ["", *details]
+    return "\n".join([*lines, *probe_lines(all_probes, key_metric(table))]) + "\n"
+
+
 def table_markdown(table: str) -> str:
     if table == "proof":
         return proof_markdown(table)
+    if TABLES[table].get("kind") == "sr":
+        return sr_markdown(table)
     spec = TABLES[table]
     lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
              f"`docs/results/{table}-*.json` (table runs only; probes with extra overrides are listed below it).", "",

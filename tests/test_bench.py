@@ -127,3 +127,32 @@ def test_a_run_stopped_in_its_final_evaluation_is_recognised_as_trained(tmp_path
         loops = {"fit_loop": {"epoch_progress": {"current": {"completed": epochs}}}}
         torch.save({"loops": loops, "counters": {"g_iters": 10}}, run_dir / "checkpoints" / "last.ckpt")
         assert results.training_complete(run_dir) is complete
+
+
+def test_the_sr_table_holds_srresnet_to_its_gain_over_bicubic(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    (tmp_path / "results").mkdir()
+    base = {"val/psnr_bicubic": 31.07, "val/ssim_bicubic": 0.8097}
+    records = [("srresnet", 1, {"val/psnr": 31.70, "val/ssim": 0.8200}),
+               ("srresnet", 2, {"val/psnr": 31.60, "val/ssim": 0.8150}),
+               ("srresnet", 2, {"val/psnr": 40.0, "val/ssim": 0.99}, ["g_iters=9"]),  # a probe: listed apart
+               ("srgan", 1, {"val/psnr": 31.20, "val/ssim": 0.8000})]
+    for row, seed, metrics, *extra in records:
+        extra = extra[0] if extra else []
+        record = {"row": row, "seed": seed, "extra_overrides": extra, "wall_s": 900.0, "commit": "abcdef0",
+                  "metrics": {**base, **metrics}}
+        (tmp_path / "results" / f"{results.run_key('sr', row, seed, extra)}.json").write_text(json.dumps(record))
+    text = results.table_markdown("sr")
+    assert ("| 31.65 ± 0.07 | 31.07 | 0.58 ± 0.07 | 0.8175 ± 0.0035 | 0.8097 | not measured | s1 +0.63, s2 +0.53 |"
+            in text)
+    assert "PSNR >= bicubic + 0.5 dB, SSIM above bicubic | so far |" in text  # two seeds of three
+    assert "| 31.20 (one seed) | 31.07 | 0.13 (one seed) |" in text
+    assert "none (its perceptual numbers beside) |  |" in text
+    assert "- srresnet s2 `g_iters=9`: PSNR(Y) 40.00 dB (bicubic 31.07)" in text
+    # SRGAN starts from SRResNet's checkpoint of the same seed: without it, nothing runs.
+    assert results.run_one("sr", "srgan", 3, [], 1) is None
+    assert "run the srresnet row of seed 3 first" in capsys.readouterr().out
