@@ -99,3 +99,15 @@ def test_srresnet_trains_on_sr_photos(tmp_path, monkeypatch):
     run(cfg)
     logged = csv_columns(Path(cfg.paths.output_dir))
     assert all(math.isfinite(v) for v in logged["val/psnr"]) and len(logged["val/psnr_bicubic"]) == 1
+
+
+def test_runs_started_together_take_turns_assembling(tmp_path):
+    pytest.importorskip("skimage.data", reason="scikit-image (dev extra) holds the sample photographs")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        done = list(pool.map(lambda _: photo_folders(tmp_path / "photos", ["skimage"], max_side=64), range(3)))
+    assert len(set(done)) == 1
+    train, val = done[0]
+    assert len(list(train.iterdir())) == len(SKIMAGE_PHOTOS["train"])
+    assert not (tmp_path / "photos" / ".building").exists()

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from filelock import FileLock
 from PIL import Image
 
 from ganforge.data.debian import unpacked_package
@@ -113,8 +114,15 @@ def save_photo(image: Image.Image, path: Path, max_side: int) -> None:
 
 def photo_folders(root: Path, sources: Sequence[str], max_side: int, download: bool = True) -> tuple[Path, Path]:
     """(train folder, held-out folder) under ``root``, built on first use and reused while
-    ``photos.json`` matches the request; a changed request rebuilds them."""
+    ``photos.json`` matches the request; a changed request rebuilds them. Runs started together
+    (a sweep's jobs) take turns: one builds, the others then reuse its folders."""
     root = Path(root).expanduser()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        return _photo_folders(root, sources, max_side, download)
+
+
+def _photo_folders(root: Path, sources: Sequence[str], max_side: int, download: bool) -> tuple[Path, Path]:
     wanted = {"version": MANIFEST_VERSION, "sources": sorted(check_sources(sources)), "max_side": int(max_side)}
     manifest = root / "photos.json"
     if manifest.is_file() and all((root / s).is_dir() for s in SPLITS):
