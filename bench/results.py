@@ -335,13 +335,18 @@ def probe_lines(probes: list[dict], score: str = "val/fid") -> list[str]:
     return lines
 
 
+def table_head(table: str, columns: list[str], note: str = "") -> list[str]:
+    """A table's opening lines: its title, how it is rebuilt, the column header and its rule."""
+    return [f"{TABLES[table]['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
+            f"`docs/results/{table}-*.json`{note}.", "",
+            "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def proof_markdown(table: str) -> str:
     """Rows of different systems, each against its own target."""
     spec = TABLES[table]
-    lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
-             f"`docs/results/{table}-*.json`.", "",
-             "| system | FID-10k (mean ± std) | class accuracy | seeds | epochs | per run | target | met |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = table_head(table, ["system", "FID-10k (mean ± std)", "class accuracy", "seeds", "epochs", "per run",
+                               "target", "met"])
     all_probes, details = [], []
     for row, row_spec in spec["rows"].items():
         runs, probes = finished_runs(table, row)
@@ -381,11 +386,8 @@ def proof_markdown(table: str) -> str:
 def sr_markdown(table: str) -> str:
     """Each row against bicubic on the same held-out photos (and its own target, where it has one)."""
     spec = TABLES[table]
-    lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
-             f"`docs/results/{table}-*.json`.", "",
-             "| system | PSNR(Y) dB | bicubic | gain dB (mean ± std) | SSIM(Y) | bicubic | LPIPS | seeds | per run "
-             "| target | met |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = table_head(table, ["system", "PSNR(Y) dB", "bicubic", "gain dB (mean ± std)", "SSIM(Y)", "bicubic",
+                               "LPIPS", "seeds", "per run", "target", "met"])
     all_probes, details = [], []
     for row, row_spec in spec["rows"].items():
         runs, probes = finished_runs(table, row)
@@ -420,11 +422,9 @@ def table_markdown(table: str) -> str:
     if TABLES[table].get("kind") == "sr":
         return sr_markdown(table)
     spec = TABLES[table]
-    lines = [f"{spec['title']}. Rebuilt by `python bench/results.py {table} --table-only` from "
-             f"`docs/results/{table}-*.json` (table runs only; probes with extra overrides are listed below it).", "",
-             "| loss | paper (mean ± std) | ours (mean ± std) | seeds | epochs | training + FID-10k per run | "
-             "below the paper |",
-             "|---|---|---|---|---|---|---|"]
+    lines = table_head(table, ["loss", "paper (mean ± std)", "ours (mean ± std)", "seeds", "epochs",
+                               "training + FID-10k per run", "below the paper"],
+                       " (table runs only; probes with extra overrides are listed below it)")
     probes, details = [], []
     for row, row_spec in spec["rows"].items():
         runs, row_probes = finished_runs(table, row)
