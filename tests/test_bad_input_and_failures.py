@@ -376,3 +376,14 @@ def test_console_is_quiet_and_lightnings_messages_go_to_the_log_file(tmp_path):
     log = next(tmp_path.rglob("train.log")).read_text()
     assert "GPU available" in log and "Total params" in log
     assert "max_steps=" not in log  # the loop's g_iters limit, which Lightning would call max_steps
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data.sources=[skimage,unsplash]"], "data.sources must name some of ['skimage', 'mate-backgrounds'"),
+    (["data.max_side=64"], "data.max_side (64) must be at least data.crop (96)"),
+    (["data.val_root=/tmp"], "data=sr_photos holds out its photos by name"),
+    (["data.download=false"], "and data.download=false. Run once with data.download=true"),
+])
+def test_sr_photos_bad_settings_are_refused_on_the_command_line(tmp_path, args, message):
+    assert_refused(cli("train.py", tmp_path, "model=srresnet", "data=sr_photos", "trainer=cpu", "logger=none", *args),
+                   message, tmp_path)
