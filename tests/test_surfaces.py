@@ -21,6 +21,7 @@ from ganforge.surfaces import (
 from ganforge.train import build
 
 SR_MODELS = {"srresnet", "srgan"}
+SR_DATA = {"sr_folder", "sr_photos"}
 
 
 @pytest.mark.parametrize("name", GROUPS["model"])
@@ -39,8 +40,8 @@ def test_each_data_module_offers_its_kind(tmp_path, name):
     extra = [f"data.root={tmp_path}"] if name in ("image_folder", "sr_folder") else []
     dm = build(compose_cfg(tmp_path, [f"data={name}", *extra]).data, "data")
     assert isinstance(dm, GaussianMixture) is (name in ("ring8", "grid25"))
-    assert isinstance(dm, PairedImages) is (name == "sr_folder")
-    assert isinstance(dm, ImageReference) is (name not in ("ring8", "grid25", "sr_folder"))
+    assert isinstance(dm, PairedImages) is (name in SR_DATA)
+    assert isinstance(dm, ImageReference) is (name not in ("ring8", "grid25", *SR_DATA))
     assert isinstance(dm, ImagesWithLabels) is isinstance(dm, ImageReference)
     if name in ("mnist", "fashion_mnist"):
         assert isinstance(dm, LabelledData) and len(dm.class_names) == 10
