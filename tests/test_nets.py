@@ -60,6 +60,25 @@ def test_mlp_pacgan_options_batch_norm_and_maxout():
         MLPDiscriminator(sample_shape=(2,), maxout=0)
 
 
+def test_mlp_init_std_draws_every_weight_from_that_normal_with_zero_biases():
+    torch.manual_seed(0)
+    g = MLPGenerator(z_dim=2, sample_shape=(2,), hidden=[400, 400], batch_norm=True, init_std=0.02)
+    d = MLPDiscriminator(sample_shape=(8,), hidden=[200, 200], maxout=5, init_std=0.02)
+    linears = [m for net in (g, d) for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3 + 3
+    for layer in linears:
+        if layer.weight.numel() >= 1000:  # enough draws for the spread to be 0.02 within 10 %
+            assert abs(layer.weight.std().item() - 0.02) < 0.002
+        assert torch.count_nonzero(layer.bias) == 0
+    bn = next(m for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert torch.equal(bn.weight, torch.ones_like(bn.weight))  # BatchNorm left at (1, 0)
+    default = MLPGenerator(z_dim=2, sample_shape=(2,), hidden=[400, 400])  # PyTorch's init: first layer far wider
+    assert default.body[0].weight.std().item() > 0.2
+    for bad in (0, -0.1, "wide", True):
+        with pytest.raises(GanforgeError, match="init_std must be a positive number"):
+            MLPDiscriminator(sample_shape=(2,), init_std=bad)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "dcgan"])
 def test_conditional_nets_use_the_label(kind):
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +69,20 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def gaussian_init(std: float) -> Callable[[nn.Module], None]:
+    """Weights from N(0, std) and zero biases on every conv and linear layer, BatchNorm left at
+    (1, 0): the initialisation of the PacGAN/VEEGAN 2-D code (Blocks' IsotropicGaussian)."""
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
+        raise SettingError(f"init_std must be a positive number, got {std}")
+
+    def init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return init
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from ganforge.errors import SettingError
-from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm
+from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, gaussian_init
 
 
 class Maxout(nn.Module):
@@ -39,7 +39,8 @@ class MLPGenerator(nn.Module):
     """z (+ label embedding) -> hidden ReLU layers -> sample of ``sample_shape``.
 
     ``output="auto"`` puts a tanh on images (3-D shapes, data in [-1, 1]) and nothing on points.
-    ``batch_norm`` adds BatchNorm before each ReLU (the PacGAN 2-D generator).
+    ``batch_norm`` adds BatchNorm before each ReLU (the PacGAN 2-D generator). ``init_std``: weights
+    from N(0, init_std) and zero biases instead of PyTorch's defaults (the PacGAN code uses 0.02).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class MLPGenerator(nn.Module):
         embed_dim: int = 32,
         output: str = "auto",
         batch_norm: bool = False,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         if output not in ("auto", "tanh", "linear"):
@@ -64,6 +66,8 @@ class MLPGenerator(nn.Module):
         self.head = nn.Linear(width, math.prod(self.sample_shape))
         use_tanh = output == "tanh" or (output == "auto" and len(self.sample_shape) == 3)
         self.out = nn.Tanh() if use_tanh else nn.Identity()
+        if init_std is not None:
+            self.apply(gaussian_init(init_std))
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.body(self.condition(z, y))
@@ -73,7 +77,8 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """Flattened sample -> hidden LeakyReLU(0.2) layers -> one score (+ label projection);
     ``spectral_norm`` normalises every layer (SNGAN-style critics on 2-D data); ``maxout`` > 1
-    makes the hidden layers maxout units with that many pieces (the PacGAN 2-D discriminator)."""
+    makes the hidden layers maxout units with that many pieces (the PacGAN 2-D discriminator);
+    ``init_std`` as for the generator."""
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class MLPDiscriminator(nn.Module):
         hidden: Sequence[int] = (1024, 512, 256),
         spectral_norm: bool = False,
         maxout: int = 1,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         if maxout < 1:
@@ -93,6 +99,8 @@ class MLPDiscriminator(nn.Module):
                                       lambda i, w: [nn.Linear(i, w), nn.LeakyReLU(0.2)])
         self.head = nn.Linear(width, 1)
         self.projection = LabelProjection(num_classes, width)
+        if init_std is not None:
+            self.apply(gaussian_init(init_std))
         if spectral_norm:
             apply_spectral_norm(self)
 
