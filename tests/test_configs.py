@@ -158,6 +158,9 @@ def test_unknown_option_in_a_group_lists_the_available_ones(tmp_path):
     (["data=mnist", "data.fit=stretch"], "data.fit must be one of resize, pad, got 'stretch'"),
     (["model.discriminator.norm=layer"], "DCGANDiscriminator norm must be 'batch' or 'none', got 'layer'"),
     (["model=gan", "model.generator.output=sigmoid"], "MLPGenerator output must be auto, tanh or linear"),
+    (["experiment=grid25_gan", "model.generator.init_std=0"], "init_std must be a positive number, got 0"),
+    (["experiment=grid25_gan", "model.discriminator.init_std=wide"],
+     "model.discriminator.init_std must be a number or null, got 'wide'"),
     (["model=gan", "data=ring8", "callbacks.samples.every_n_g_iters=0"],
      "callbacks.samples.every_n_g_iters must be positive or null, got 0"),
 ])

@@ -60,13 +60,21 @@ class LabelConcat(nn.Module):
         return torch.cat([z, self.embed(y)], dim=1)
 
 
+def _normal_weights(module: nn.Module, std: float) -> bool:
+    """N(0, std) weights and zero biases on a conv or linear layer; False for any other module."""
+    if not isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        return False
+    nn.init.normal_(module.weight, 0.0, std)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
+    return True
+
+
 def dcgan_init(module: nn.Module) -> None:
     """Weights from N(0, 0.02), BatchNorm scales from N(1, 0.02), as in Radford et al. 2015."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    if _normal_weights(module, 0.02):
+        return
+    if isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -78,10 +86,7 @@ def gaussian_init(std: float) -> Callable[[nn.Module], None]:
         raise SettingError(f"init_std must be a positive number, got {std}")
 
     def init(module: nn.Module) -> None:
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(module.weight, 0.0, std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        _normal_weights(module, std)
     return init
 
 
