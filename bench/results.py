@@ -60,7 +60,8 @@ TABLES: dict[str, dict] = {
                                       "model.optimizer_d.lr=2e-4", "model.optimizer_g.betas=[0.5,0.999]",
                                       "model.optimizer_d.betas=[0.5,0.999]"],
                         "paper": (24.5, 2.1), "label": "WGAN GP"},
-            "dragan": {"overrides": ["model=dragan"], "paper": None, "label": "DRAGAN"},
+            # Table 2 of the NeurIPS version: Fashion-MNIST DRAGAN 27.7 +- 1.2.
+            "dragan": {"overrides": ["model=dragan"], "paper": (27.7, 1.2), "label": "DRAGAN"},
         },
     },
     # Each row: what it shows and the target it is held to ("compare": the row it must beat).
