@@ -162,22 +162,34 @@ def test_penalties_differentiate_with_respect_to_the_clean_input(tmp_path):
     assert values["gradient_penalty"].item() == pytest.approx(((2 * w).norm() - 1).pow(2).item(), rel=1e-5)
 
 
-def test_gradient_penalty_under_bf16_autocast_matches_fp32():
+@pytest.mark.parametrize("precision", ["fp32", "autocast"])
+def test_penalty_precision_decides_whether_the_penalty_runs_under_the_training_autocast(tmp_path, precision):
+    """fp32 (the default): autocast is off around the penalty, so it matches the fp32 value; autocast:
+    the critic pass runs in bf16 and the value stays close to fp32's."""
     torch.manual_seed(0)
-    critic = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(16, 16, 3, 2, 1),
-                           nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(16 * 8 * 8, 1))
+    critic = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(16, 16, 3, 2, 1),
+                           nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(16 * 16 * 16, 1))
+    seen: list[bool] = []
 
     def call(x, y):  # scaled so the gradient norm is near 1, the regime the penalty drives a critic to
+        seen.append(torch.is_autocast_enabled("cpu"))
         return 10.0 * critic(x).squeeze(1)
 
-    real, fake = torch.randn(16, 3, 16, 16), torch.randn(16, 3, 16, 16)
+    cfg = compose_cfg(tmp_path, ["model=wgan_gp", *TINY_NETS["dcgan"], f"model.penalty_precision={precision}"])
+    model: GAN = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=0)
+    real, fake = torch.randn(16, 1, 32, 32), torch.randn(16, 1, 32, 32)
     torch.manual_seed(1)
     fp32 = gradient_penalty(call, real, fake, None, None)
+    seen.clear()
     torch.manual_seed(1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        bf16 = gradient_penalty(call, real, fake, None, None)
-    assert bf16.dtype == torch.float32
-    assert abs(bf16.item() - fp32.item()) <= 1e-3 * abs(fp32.item())
+        value = model.penalty_values(call, real, fake, None, None)["gradient_penalty"]
+    assert value.dtype == torch.float32
+    assert seen == [precision == "autocast"]
+    if precision == "fp32":
+        assert value.item() == pytest.approx(fp32.item(), rel=1e-6)
+    else:
+        assert value.item() != fp32.item() and value.item() == pytest.approx(fp32.item(), rel=0.05)
 
 
 # ---- 7: SRGAN's learning-rate drop -------------------------------------------------------------------

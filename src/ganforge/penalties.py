@@ -19,11 +19,11 @@ Critic = Callable[[Tensor, Tensor | None], Tensor]
 
 def _input_gradients(critic: Critic, x: Tensor, labels: Tensor | None) -> Tensor:
     """d sum(critic(x)) / dx per sample, flattened, with the graph kept (the penalty trains the
-    critic). The critic pass and the double backward run in fp32 with autocast off: under bf16
-    the gradient norm would carry bf16's 3-digit precision, and the reference code runs in fp32."""
-    with torch.autocast(x.device.type, enabled=False):
-        x = x.detach().float().requires_grad_(True)
-        (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
+    critic). The critic pass and the double backward run in the caller's precision: the loop
+    turns autocast off around penalties unless ``model.penalty_precision=autocast``; the
+    gradient itself is always taken with respect to an fp32 input."""
+    x = x.detach().float().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
     return grad.flatten(1)
 
 

@@ -12,7 +12,7 @@ The surface used by callbacks and evaluation: ``generate``, ``sample``, ``genera
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from hydra.utils import instantiate
@@ -73,6 +73,7 @@ class GAN(AdversarialLoop):
         loss: str = "non_saturating",
         loss_kwargs: dict | None = None,
         penalties: dict | None = None,
+        penalty_precision: Literal["fp32", "autocast"] = "fp32",
         clip_value: Annotated[float | None, Above(0)] = None,
         augment: Sequence[str] = (),
         n_critic: Annotated[int, AtLeast(1)] = 1,
@@ -107,6 +108,7 @@ class GAN(AdversarialLoop):
         self.loss = get_loss(loss, **(loss_kwargs or {}))
         self.penalties = {name: (get_penalty(name), float(weight)) for name, weight in (penalties or {}).items()
                           if weight}
+        self.penalty_precision = penalty_precision
         self.clip_value = clip_value
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:

@@ -14,6 +14,7 @@ CUDA buffer every batch would sync the GPU), saved in checkpoints with the RNG s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,6 +78,7 @@ class AdversarialLoop(L.LightningModule):
         self.n_critic: int = 1
         self.critic_warmup: dict[str, int] | None = None
         self.penalties: dict[str, tuple[Penalty, float]] = {}
+        self.penalty_precision = "fp32"  # or "autocast": the penalties run in the training precision
         self.clip_value: float | None = None
         self.ema: Any = None  # an AveragedModel of the generator, updated after each generator step
         self.task: Task
@@ -136,8 +138,14 @@ class AdversarialLoop(L.LightningModule):
 
     def penalty_values(self, discriminate: Callable[..., Tensor], real: Tensor, fake: Tensor, y: Tensor | None,
                        d_real: Tensor) -> dict[str, Tensor]:
-        """Each configured penalty (unweighted) on the clean real and generated samples."""
-        return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
+        """Each configured penalty (unweighted) on the clean real and generated samples. In fp32 by
+        default (autocast off: the reference code runs in fp32, and under bf16 the gradient norm
+        carries 3 digits); ``penalty_precision="autocast"`` keeps the training precision, because
+        the penalty's critic pass and double backward cost as much as the rest of the critic step."""
+        region = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
+            torch.autocast(real.device.type, enabled=False)
+        with region:
+            return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
     def generator_step(self, step: Step, fake: Tensor | None) -> Metrics:
         """One optimizer step of the generator, its loss computed while only the generator's
