@@ -4,6 +4,8 @@ choices, all measured in the same run against fp32 NCHW as the reference.
 Uses the real Trainer, module and data path on random uint8 images of the requested shape, so
 the numbers include Lightning's per-step overhead. Usage:
   python bench/train_throughput.py [--model dcgan] [--size 32] [--channels 1] [--batch 64] [--g-iters 300]
+      [--set experiment=lucic --set model.n_critic=1 ...]
+A model with penalties gets one more row: bf16 with ``model.penalty_precision=autocast``.
 """
 
 from __future__ import annotations
@@ -52,10 +54,15 @@ class Timer(L.Callback):
         self.rate = (pl_module.images_seen - self.start[1]) / (time.perf_counter() - self.start[0])
 
 
-def measure(args, precision: str, channels_last: bool, compile_nets: bool, tmp: Path) -> float:
-    cfg = compose_cfg(tmp, [f"model={args.model}", "logger=none", "callbacks=none", f"g_iters={args.g_iters}",
-                            f"model.channels_last={channels_last}", f"model.compile={compile_nets}",
-                            f"model.reuse_fake={precision.endswith('+reuse')}"])
+def compose(args, tmp: Path, *overrides: str):
+    return compose_cfg(tmp, [f"model={args.model}", "logger=none", "callbacks=none", f"g_iters={args.g_iters}",
+                             *args.set, *overrides])
+
+
+def measure(args, precision: str, channels_last: bool, compile_nets: bool, tmp: Path, extra: tuple[str, ...] = ()
+            ) -> float:
+    cfg = compose(args, tmp, f"model.channels_last={channels_last}", f"model.compile={compile_nets}",
+                  f"model.reuse_fake={precision.endswith('+reuse')}", *extra)
     dm = RandomImages((args.channels, args.size, args.size), args.batch)
     model = build(cfg.model, "model", sample_shape=list(dm.sample_shape), num_classes=0)
     timer = Timer(warmup_g_iters=max(20, args.g_iters // 5))
@@ -75,22 +82,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--g-iters", type=int, default=300)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile of the nets")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every row (repeatable), e.g. experiment=lucic")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "ganforge-bench"
     cuda = torch.cuda.is_available()
-    variants = [("32-true", False, False), ("bf16-mixed", False, False), ("bf16-mixed+reuse", False, False)]
+    variants = [("32-true", False, False, ()), ("bf16-mixed", False, False, ()), ("bf16-mixed+reuse", False, False, ())]
+    if compose(args, tmp).model.get("penalties"):
+        variants.append(("bf16-mixed+reuse", False, False, ("model.penalty_precision=autocast",)))
     if cuda:
-        variants += [("32-true", True, False), ("bf16-mixed", True, False)]
+        variants += [("32-true", True, False, ()), ("bf16-mixed", True, False, ())]
         if args.compile:
-            variants.append(("bf16-mixed", False, True))
+            variants.append(("bf16-mixed", False, True, ()))
     device = torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
-    print(f"{args.model} {args.channels}x{args.size}x{args.size}, batch {args.batch}, on {device}")
+    print(f"{args.model} {' '.join(args.set)} {args.channels}x{args.size}x{args.size}, batch {args.batch}, on {device}")
     reference = None
-    for precision, channels_last, compile_nets in variants:
-        rate = measure(args, precision, channels_last, compile_nets, tmp)
+    for precision, channels_last, compile_nets, extra in variants:
+        rate = measure(args, precision, channels_last, compile_nets, tmp, extra)
         reference = reference or rate
-        name = f"{precision}{' channels_last' if channels_last else ''}{' compiled' if compile_nets else ''}"
+        name = (f"{precision}{' channels_last' if channels_last else ''}{' compiled' if compile_nets else ''}"
+                f"{' penalty autocast' if extra else ''}")
         print(f"{name:36s} {rate:10.0f} img/s   ratio vs fp32 NCHW = {rate / reference:.2f}")
 
 
