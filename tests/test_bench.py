@@ -112,6 +112,31 @@ def test_the_proof_table_holds_each_row_to_its_target(tmp_path, monkeypatch):
     assert "held-out test images: 0.9200" in text
 
 
+def test_a_proof_row_can_be_held_to_another_proof_row_or_reported_beside_it(tmp_path, monkeypatch):
+    """ProGAN against DCGAN at equal kimg (FID at most DCGAN's); SNGAN only reported beside it."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    rows = {"base": {"overrides": [], "label": "DCGAN 32 px", "target": {"compare": ("lucic", "ns_gan"),
+                                                                            "fid": "beside"}},
+            "grown": {"overrides": [], "label": "ProGAN 32 px", "target": {"compare": ("proof", "base"),
+                                                                              "fid": "at_most"}},
+            "other": {"overrides": [], "label": "SNGAN 32 px", "target": {"compare": ("proof", "base"),
+                                                                             "fid": "beside"}}}
+    monkeypatch.setitem(results.TABLES, "proof", {**results.TABLES["proof"], "rows": rows})
+    for row, seed, fid in (("base", 1, 30.0), ("base", 2, 32.0), ("grown", 1, 31.0), ("other", 1, 40.0)):
+        record = {"row": row, "seed": seed, "extra_overrides": [], "epochs": 5, "wall_s": 600.0,
+                  "commit": "abcdef0", "metrics": {"val/fid": fid}}
+        (tmp_path / "results" / f"{results.run_key('proof', row, seed, [])}.json").write_text(json.dumps(record))
+    text = results.table_markdown("proof")
+    assert "| DCGAN 32 px | 31.0 ± 1.4 | not measured |" in text
+    assert "| beside lucic NS GAN (not run yet) |  |" in text
+    assert "| FID <= DCGAN 32 px (31.0) | so far |" in text  # 31.0 <= 31.0 on one seed
+    assert "| beside DCGAN 32 px (31.0) |  |" in text
+
+
 def test_a_run_stopped_in_its_final_evaluation_is_recognised_as_trained(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     import results
