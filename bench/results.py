@@ -159,9 +159,11 @@ def phase_times(log_text: str) -> dict[str, float]:
 
     def events(pattern: str) -> list[tuple[datetime | None, float]]:
         found = []
-        for match in re.finditer(r"^(?:\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\])?.*?" + pattern, log_text,
+        # The stamp to the millisecond: one-time work that ended just before the evaluation started
+        # is not inside it.
+        for match in re.finditer(r"^(?:\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+)\])?.*?" + pattern, log_text,
                                  re.MULTILINE):
-            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S") if match.group(1) else None
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f") if match.group(1) else None
             found.append((stamp, float(match.group(2))))
         return found
 
@@ -175,7 +177,7 @@ def phase_times(log_text: str) -> dict[str, float]:
     if evaluations:
         end, seconds = evaluations[-1]
         inside = sum(s for found in one_time.values() for t, s in found
-                     if end is not None and t is not None and end - timedelta(seconds=seconds) <= t <= end)
+                     if end is not None and t is not None and end - timedelta(seconds=seconds) < t <= end)
         times["fid_s"] = round(seconds - inside, 1)
     return times
 

@@ -88,6 +88,11 @@ def test_results_leaves_one_time_work_out_of_the_evaluation_time():
     # computed before the evaluation started (the logged time is the evaluation's alone): nothing taken out
     earlier = log.replace("13:07:44", "12:57:44").replace("13:08:44", "12:58:44")
     assert results.phase_times(earlier) == {"real_stats_s": 270.5, "judge_s": 60.0, "fid_s": 571.5}
+    # ended 0.2 s before the evaluation's 121.0 s began (the stamps share their second): not inside it
+    just_before = ("[2026-12-04 18:08:29,129][ganforge.reporting][INFO] - real statistics (x): 2000 done in 110.2 s "
+                   "(18.1/s)\n[2026-12-04 18:10:30,331][ganforge.callbacks.evaluation][INFO] - 179.9 kimg (2811 "
+                   "generator iterations): fid 71.9, kid 0.04072 (121.0 s)\n")
+    assert results.phase_times(just_before) == {"real_stats_s": 110.2, "fid_s": 121.0}
     run = {"wall_s": 1200.0, "phases_s": results.phase_times(log)}
     assert results.run_minutes(run) == (1200.0 - 270.5 - 60.0) / 60
 
