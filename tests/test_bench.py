@@ -34,6 +34,17 @@ def test_reference_loop_reports_a_rate():
     assert result["img_per_s"] > 0 and result["finite"] and result["precision"] == "bf16"
 
 
+def test_train_throughput_takes_overrides_and_measures_the_bf16_penalty(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "WANDB_MODE": "disabled"}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "train_throughput.py"), "--model", "wgan_gp",
+                          "--size", "28", "--batch", "8", "--g-iters", "21", "--set", "experiment=lucic",
+                          "--set", "model.n_critic=1"], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    rates = [line for line in out.stdout.splitlines() if "img/s" in line]
+    assert len(rates) == 4 and "penalty autocast" in rates[-1]
+    assert "experiment=lucic model.n_critic=1 1x28x28, batch 8" in out.stdout
+
+
 def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "bench"))
     import results
