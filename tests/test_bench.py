@@ -72,6 +72,29 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     assert "- WGAN GP s2: wall 30.0 min, Intel(R) Xeon(R) Processor (AVX512-BF16, AMX), 2 cores, commit abcdef0" in text
 
 
+def test_a_run_commit_is_dirty_for_changed_code_but_not_for_the_tables_it_writes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    files = {"docs/results.md": "table\n", "docs/results/lucic-x-s1.json": "{}\n", "train.py": "x = 1\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    (tmp_path / "docs" / "results.md").write_text("table rebuilt by another run\n")
+    (tmp_path / "docs" / "results" / "lucic-x-s1.json").write_text("{\"fid\": 1}\n")
+    assert not results.git_commit().endswith("-dirty")
+    (tmp_path / "train.py").write_text("x = 2\n")
+    assert results.git_commit().endswith("-dirty")
+
+
 def test_results_reads_the_phases_of_a_run_from_its_log():
     sys.path.insert(0, str(ROOT / "bench"))
     import results
