@@ -192,6 +192,29 @@ def test_penalty_precision_decides_whether_the_penalty_runs_under_the_training_a
         assert value.item() != fp32.item() and value.item() == pytest.approx(fp32.item(), rel=0.05)
 
 
+def test_penalty_every_runs_the_penalties_on_one_critic_step_in_k_with_k_times_the_weight(tmp_path):
+    """Lazy regularization: the same expected penalty gradient for a k-th of the penalty passes."""
+    cfg = compose_cfg(tmp_path, ["model=wgan_gp", *TINY_NETS["dcgan"], "model.penalty_every=3"])
+    model: GAN = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=0)
+    calls: list[int] = []
+
+    def counting(critic, real, fake, y, d_real):
+        calls.append(model.d_steps)
+        return torch.tensor(2.0)
+
+    model.penalties = {"gradient_penalty": (counting, 10.0)}
+    real = fake = torch.zeros(4, 1, 32, 32)
+    totals, logged = [], []
+    for d_steps in range(6):
+        model.d_steps = d_steps
+        total, values = model.weighted_penalties(None, real, fake, None, None)
+        totals.append(float(total))
+        logged.append(sorted(values))
+    assert calls == [0, 3]
+    assert totals == [60.0, 0.0, 0.0, 60.0, 0.0, 0.0]
+    assert logged == [["gradient_penalty"], [], [], ["gradient_penalty"], [], []]
+
+
 # ---- 7: SRGAN's learning-rate drop -------------------------------------------------------------------
 def test_srgan_drops_the_learning_rate_halfway_through_the_adversarial_phase(tmp_path):
     from test_sr import make_photos, sr_train

@@ -74,6 +74,7 @@ class GAN(AdversarialLoop):
         loss_kwargs: dict | None = None,
         penalties: dict | None = None,
         penalty_precision: Literal["fp32", "autocast"] = "fp32",
+        penalty_every: Annotated[int, AtLeast(1)] = 1,
         clip_value: Annotated[float | None, Above(0)] = None,
         augment: Sequence[str] = (),
         n_critic: Annotated[int, AtLeast(1)] = 1,
@@ -109,6 +110,7 @@ class GAN(AdversarialLoop):
         self.penalties = {name: (get_penalty(name), float(weight)) for name, weight in (penalties or {}).items()
                           if weight}
         self.penalty_precision = penalty_precision
+        self.penalty_every = int(penalty_every)
         self.clip_value = clip_value
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:

@@ -79,6 +79,7 @@ class AdversarialLoop(L.LightningModule):
         self.critic_warmup: dict[str, int] | None = None
         self.penalties: dict[str, tuple[Penalty, float]] = {}
         self.penalty_precision = "fp32"  # or "autocast": the penalties run in the training precision
+        self.penalty_every = 1  # lazy regularization: the penalties on one critic step in this many
         self.clip_value: float | None = None
         self.ema: Any = None  # an AveragedModel of the generator, updated after each generator step
         self.task: Task
@@ -123,8 +124,8 @@ class AdversarialLoop(L.LightningModule):
         d_real = step.discriminate(step.real, step.labels).float()
         d_fake = step.discriminate(fake, step.labels).float()
         loss_d = self.loss.discriminator(d_real, d_fake)
-        penalties = self.penalty_values(step.discriminate, step.real, fake, step.labels, d_real)
-        total = loss_d + sum(self.penalties[name][1] * value for name, value in penalties.items())
+        penalty, penalties = self.weighted_penalties(step.discriminate, step.real, fake, step.labels, d_real)
+        total = loss_d + penalty
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(total)
         opt_d.step()
@@ -135,6 +136,17 @@ class AdversarialLoop(L.LightningModule):
         self.d_steps += 1
         return {"train/loss_d": loss_d, "train/d_real": d_real, "train/d_fake": d_fake,
                 **{f"train/penalty_{name}": value for name, value in penalties.items()}}
+
+    def weighted_penalties(self, discriminate: Callable[..., Tensor], real: Tensor, fake: Tensor, y: Tensor | None,
+                           d_real: Tensor) -> tuple[Tensor | float, dict[str, Tensor]]:
+        """The weighted sum of the penalties for this critic step, and their unweighted values (empty
+        on steps without them). Lazy regularization (Karras et al. 2020, StyleGAN2): with
+        ``penalty_every=k`` they run on one critic step in k with k times the weight, the same
+        expected gradient for a k-th of their extra critic pass and double backward."""
+        if not self.penalties or self.d_steps % self.penalty_every:
+            return 0.0, {}
+        values = self.penalty_values(discriminate, real, fake, y, d_real)
+        return self.penalty_every * sum(self.penalties[name][1] * value for name, value in values.items()), values
 
     def penalty_values(self, discriminate: Callable[..., Tensor], real: Tensor, fake: Tensor, y: Tensor | None,
                        d_real: Tensor) -> dict[str, Tensor]:
