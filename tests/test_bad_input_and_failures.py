@@ -102,6 +102,8 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["nan_policy=maybe"], "nan_policy must be one of stop, warn, got 'maybe'"),
     (["model.penalty_precision=bf16"], "model.penalty_precision must be one of fp32, autocast, got 'bf16'"),
     (["model.penalty_every=0"], "model.penalty_every must be a whole number >= 1, got 0"),
+    (["model.penalty_batch=0"], "model.penalty_batch must be a whole number >= 1 or null, got 0"),
+    (["model.penalty_batch=100000"], "model.penalty_batch (100000) is larger than data.batch_size"),
     (["model.optimizer_g.lr=-1"], "model.optimizer_g: Invalid learning rate: -1"),
     (["+model.optimizer_d.momentum=0.9"], "model.optimizer_d.momentum: Adam has no setting 'momentum'; it takes "
                                           "amsgrad, betas"),

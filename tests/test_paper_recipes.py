@@ -11,8 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import TINY, TINY_NETS, compose_cfg, data_overrides
-from torch import nn
+from torch import Tensor, nn
 
+from ganforge.errors import GanforgeError
 from ganforge.models.gan import GAN
 from ganforge.penalties import gradient_penalty, r1_penalty
 from ganforge.schedules import boosted_iterations, critic_steps_at, critic_steps_total
@@ -213,6 +214,31 @@ def test_penalty_every_runs_the_penalties_on_one_critic_step_in_k_with_k_times_t
     assert calls == [0, 3]
     assert totals == [60.0, 0.0, 0.0, 60.0, 0.0, 0.0]
     assert logged == [["gradient_penalty"], [], [], ["gradient_penalty"], [], []]
+
+
+def test_penalty_batch_estimates_the_penalties_on_the_first_samples_of_the_batch(tmp_path):
+    """Each penalty is a mean over samples: penalty_batch=n hands it the batch's first n (and the
+    critic scores, labels with them); a batch smaller than n goes whole."""
+    cfg = compose_cfg(tmp_path, ["model=wgan_gp", *TINY_NETS["dcgan"], "model.penalty_batch=2"])
+    model: GAN = build(cfg.model, "model", sample_shape=[1, 32, 32], num_classes=0)
+    seen: list[tuple[Tensor, Tensor, Tensor | None, Tensor]] = []
+
+    def recording(critic, real, fake, y, d_real):
+        seen.append((real, fake, y, d_real))
+        return torch.tensor(1.0)
+
+    model.penalties = {"gradient_penalty": (recording, 10.0)}
+    real, fake = torch.randn(4, 1, 32, 32), torch.randn(4, 1, 32, 32)
+    y, d_real = torch.arange(4), torch.randn(4)
+    model.penalty_values(None, real, fake, y, d_real)
+    got_real, got_fake, got_y, got_d = seen[-1]
+    assert torch.equal(got_real, real[:2]) and torch.equal(got_fake, fake[:2])
+    assert torch.equal(got_y, y[:2]) and torch.equal(got_d, d_real[:2])
+    model.penalty_values(None, real[:1], fake[:1], None, d_real[:1])
+    assert len(seen[-1][0]) == 1 and seen[-1][2] is None
+    with pytest.raises(GanforgeError, match=r"model.penalty_batch \(3\) must be a multiple of model.pack \(2\)"):
+        build(compose_cfg(tmp_path, ["model=wgan_gp", *TINY_NETS["dcgan"], "model.penalty_batch=3",
+                                     "model.pack=2"]).model, "model", sample_shape=[1, 32, 32], num_classes=0)
 
 
 # ---- 7: SRGAN's learning-rate drop -------------------------------------------------------------------

@@ -75,6 +75,7 @@ class GAN(AdversarialLoop):
         penalties: dict | None = None,
         penalty_precision: Literal["fp32", "autocast"] = "fp32",
         penalty_every: Annotated[int, AtLeast(1)] = 1,
+        penalty_batch: Annotated[int | None, AtLeast(1)] = None,
         clip_value: Annotated[float | None, Above(0)] = None,
         augment: Sequence[str] = (),
         n_critic: Annotated[int, AtLeast(1)] = 1,
@@ -101,6 +102,8 @@ class GAN(AdversarialLoop):
             raise GanforgeError("this model is conditional (model.conditional=true) but the data has no class "
                                 "labels; choose a labelled dataset (mnist, fashion_mnist, cifar10) or an "
                                 "unconditional model")
+        if penalty_batch is not None and penalty_batch % pack:
+            raise GanforgeError(f"model.penalty_batch ({penalty_batch}) must be a multiple of model.pack ({pack})")
         if pack > 1 and conditional:  # the ranges of single settings are in the signature (ganforge.schema)
             raise GanforgeError(f"model.pack must be 1 for conditional models, got {pack}")
         self.sample_shape = tuple(hparams["sample_shape"])
@@ -111,6 +114,7 @@ class GAN(AdversarialLoop):
                           if weight}
         self.penalty_precision = penalty_precision
         self.penalty_every = int(penalty_every)
+        self.penalty_batch = penalty_batch
         self.clip_value = clip_value
         self.augment = DiffAugment(augment)
         if self.augment and len(self.sample_shape) != 3:
@@ -230,6 +234,8 @@ class GAN(AdversarialLoop):
         batch = getattr(datamodule, "batch_size", None)
         if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
             raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
+        if self.penalty_batch is not None and batch is not None and self.penalty_batch > batch:
+            raise GanforgeError(f"model.penalty_batch ({self.penalty_batch}) is larger than data.batch_size ({batch})")
 
     def pack(self, x: Tensor) -> Tensor:
         """(n, C, ...) -> (n / pack, pack * C, ...): consecutive samples judged together."""

@@ -80,6 +80,7 @@ class AdversarialLoop(L.LightningModule):
         self.penalties: dict[str, tuple[Penalty, float]] = {}
         self.penalty_precision = "fp32"  # or "autocast": the penalties run in the training precision
         self.penalty_every = 1  # lazy regularization: the penalties on one critic step in this many
+        self.penalty_batch: int | None = None  # the penalties on the first this many samples (None: all)
         self.clip_value: float | None = None
         self.ema: Any = None  # an AveragedModel of the generator, updated after each generator step
         self.task: Task
@@ -153,9 +154,16 @@ class AdversarialLoop(L.LightningModule):
         """Each configured penalty (unweighted) on the clean real and generated samples. In fp32 by
         default (autocast off: the reference code runs in fp32, and under bf16 the gradient norm
         carries 3 digits); ``penalty_precision="autocast"`` keeps the training precision, because
-        the penalty's critic pass and double backward cost as much as the rest of the critic step."""
+        the penalty's critic pass and double backward cost as much as the rest of the critic step.
+        ``penalty_batch=n`` estimates them on the batch's first n samples, for a fraction of that cost."""
         region = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
             torch.autocast(real.device.type, enabled=False)
+        if self.penalty_batch is not None and self.penalty_batch < len(real):
+            # each penalty is a mean over samples, so the first n estimate it (d_real: one score per
+            # PacGAN group, so its share of rows)
+            n = self.penalty_batch
+            real, fake, d_real = real[:n], fake[:n], d_real[:n * len(d_real) // len(real)]
+            y = None if y is None else y[:n]
         with region:
             return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
