@@ -104,6 +104,7 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
     (["model.penalty_every=0"], "model.penalty_every must be a whole number >= 1, got 0"),
     (["model.penalty_batch=0"], "model.penalty_batch must be a whole number >= 1 or null, got 0"),
     (["model.penalty_batch=100000"], "model.penalty_batch (100000) is larger than data.batch_size"),
+    (["model.pack=2", "model.penalty_batch=3"], "model.penalty_batch (3) must be a multiple of model.pack (2)"),
     (["model.optimizer_g.lr=-1"], "model.optimizer_g: Invalid learning rate: -1"),
     (["+model.optimizer_d.momentum=0.9"], "model.optimizer_d.momentum: Adam has no setting 'momentum'; it takes "
                                           "amsgrad, betas"),

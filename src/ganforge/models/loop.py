@@ -155,15 +155,16 @@ class AdversarialLoop(L.LightningModule):
         default (autocast off: the reference code runs in fp32, and under bf16 the gradient norm
         carries 3 digits); ``penalty_precision="autocast"`` keeps the training precision, because
         the penalty's critic pass and double backward cost as much as the rest of the critic step.
-        ``penalty_batch=n`` estimates them on the batch's first n samples, for a fraction of that cost."""
-        region = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
-            torch.autocast(real.device.type, enabled=False)
+        ``penalty_batch=n`` estimates them on the batch's first n samples: a smaller penalty pass, which
+        saves time only where its cost grows with the samples rather than with the operations."""
         if self.penalty_batch is not None and self.penalty_batch < len(real):
             # each penalty is a mean over samples, so the first n estimate it (d_real: one score per
             # PacGAN group, so its share of rows)
             n = self.penalty_batch
             real, fake, d_real = real[:n], fake[:n], d_real[:n * len(d_real) // len(real)]
             y = None if y is None else y[:n]
+        region = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
+            torch.autocast(real.device.type, enabled=False)
         with region:
             return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
