@@ -220,3 +220,34 @@ def test_the_sr_table_holds_srresnet_to_its_gain_over_bicubic(tmp_path, monkeypa
     # SRGAN starts from SRResNet's checkpoint of the same seed: without it, nothing runs.
     assert results.run_one("sr", "srgan", 3, [], 1) is None
     assert "run the srresnet row of seed 3 first" in capsys.readouterr().out
+
+
+def test_every_results_row_composes_into_a_train_config(tmp_path):
+    """A typo in a row's overrides fails here, not an hour into a table run."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+    from conftest import compose_cfg
+
+    for table, spec in results.TABLES.items():
+        for row, row_spec in spec["rows"].items():
+            overrides = [o.replace("{ckpt:", "").replace("}", "") for o in [*spec["common"], *row_spec["overrides"]]]
+            cfg = compose_cfg(tmp_path, [*overrides, "seed=1"])
+            assert cfg.model._target_, (table, row)
+
+
+def test_the_progan_row_is_shown_as_many_images_as_the_rows_it_is_compared_with():
+    """Its g_iters, walked through the growth schedule at the per-stage batch sizes, end at KIMG_32."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    from ganforge.models.progan import GrowthSchedule
+
+    schedule = GrowthSchedule(4, results.PROGAN_PHASE_KIMG, results.PROGAN_PHASE_KIMG)
+    images = 0
+    for _ in range(results.progan_g_iters(results.KIMG_32, results.PROGAN_PHASE_KIMG, results.PROGAN_BATCHES)):
+        stage, _ = schedule.at(images / 1000)
+        images += results.PROGAN_BATCHES[4 * 2**stage]
+    assert abs(images / 1000 - results.KIMG_32) <= 0.064
+    assert schedule.total_kimg() == pytest.approx(results.KIMG_32)
+    dcgan = next(o for o in results.TABLES["proof"]["rows"]["dcgan32"]["overrides"] if o.startswith("g_iters="))
+    assert int(dcgan.split("=")[1]) * 64 / 1000 == results.KIMG_32
