@@ -41,8 +41,9 @@ BF16_PENALTY = ["model.penalty_precision=autocast"]
 # Issue 30 items 2 and 5: Fashion-MNIST at 32 px (28 padded), every row shown the same number of real
 # images (kimg), one FID-10k against the test set at the end of the run.
 KIMG_32 = 1200
-AT_32_PX = ["data.batch_size=64", "trainer.max_epochs=-1", "metrics.num_samples=10000", "metrics.num_real=10000",
-            "metrics.real_split=test", "callbacks.evaluation.every_kimg=null"]
+BATCH_32 = 64
+AT_32_PX = [f"data.batch_size={BATCH_32}", "trainer.max_epochs=-1", "metrics.num_samples=10000",
+            "metrics.num_real=10000", "metrics.real_split=test", "callbacks.evaluation.every_kimg=null"]
 # ProGAN's four stages (4 -> 32 px): stable 4 px, then fade + stable per stage, all phases equally long,
 # so the growth ends where the run does; the paper's batch 64 up to 16 px and 32 at 32 px.
 PROGAN_PHASE_KIMG = KIMG_32 / 7
@@ -107,7 +108,8 @@ TABLES: dict[str, dict] = {
                                  "Lucic nets, 28 px",
                         "target": {"class_accuracy": 0.90, "compare": ("lucic", "ns_gan")}},
             # Items 2 and 5: the reference every 32 px row is compared with, at the same kimg.
-            "dcgan32": {"overrides": ["experiment=fashion_dcgan", *AT_32_PX, f"g_iters={round(KIMG_32 * 1000 / 64)}"],
+            "dcgan32": {"overrides": ["experiment=fashion_dcgan", *AT_32_PX,
+                                      f"g_iters={round(KIMG_32 * 1000 / BATCH_32)}"],
                         "label": f"DCGAN, 32 px, {KIMG_32:,} kimg",
                         "target": {"compare": ("lucic", "ns_gan"), "fid": "beside"}},
             # fmap_base 256: 128, 64, 32, 16 feature maps at 4, 8, 16, 32 px, about DCGAN's parameter count
@@ -125,7 +127,7 @@ TABLES: dict[str, dict] = {
             # its recipe otherwise: hinge, spectral norm, Adam 2e-4 (0, 0.9), 5 critic steps per generator step.
             "sngan32": {"overrides": ["experiment=fashion_sngan", *AT_32_PX, "model.generator.width=64",
                                       "model.discriminator.width=64",
-                                      f"g_iters={round(KIMG_32 * 1000 / 64 / 5)}"],
+                                      f"g_iters={round(KIMG_32 * 1000 / BATCH_32 / 5)}"],
                         "label": f"SNGAN (ResNet, G and D 64 wide), 32 px, {KIMG_32:,} kimg",
                         "target": {"compare": ("proof", "dcgan32"), "fid": "beside"}},
         },

@@ -235,19 +235,27 @@ def test_every_results_row_composes_into_a_train_config(tmp_path):
             assert cfg.model._target_, (table, row)
 
 
-def test_the_progan_row_is_shown_as_many_images_as_the_rows_it_is_compared_with():
-    """Its g_iters, walked through the growth schedule at the per-stage batch sizes, end at KIMG_32."""
+def test_the_progan_row_is_shown_as_many_images_as_the_rows_it_is_compared_with(tmp_path):
+    """The row's own config (its g_iters, growth phases and the preset's per-stage batch sizes), walked
+    through the growth schedule, ends at KIMG_32, as DCGAN's row does."""
     sys.path.insert(0, str(ROOT / "bench"))
     import results
+    from conftest import compose_cfg
 
-    from ganforge.models.progan import GrowthSchedule
+    from ganforge.models.progan import GrowthSchedule, ProGAN
 
-    schedule = GrowthSchedule(4, results.PROGAN_PHASE_KIMG, results.PROGAN_PHASE_KIMG)
+    def row_config(row: str):
+        return compose_cfg(tmp_path, [*results.TABLES["proof"]["common"],
+                                      *results.TABLES["proof"]["rows"][row]["overrides"], "seed=1"])
+
+    cfg = row_config("progan32")
+    assert {int(k): v for k, v in cfg.model.batch_sizes.items() if int(k) <= 32} == results.PROGAN_BATCHES
+    schedule = GrowthSchedule(4, cfg.model.fade_kimg, cfg.model.stable_kimg)
     images = 0
-    for _ in range(results.progan_g_iters(results.KIMG_32, results.PROGAN_PHASE_KIMG, results.PROGAN_BATCHES)):
+    for _ in range(cfg.g_iters):
         stage, _ = schedule.at(images / 1000)
-        images += results.PROGAN_BATCHES[4 * 2**stage]
+        images += cfg.model.batch_sizes[ProGAN.stage_resolution(stage)]
     assert abs(images / 1000 - results.KIMG_32) <= 0.064
-    assert schedule.total_kimg() == pytest.approx(results.KIMG_32)
-    dcgan = next(o for o in results.TABLES["proof"]["rows"]["dcgan32"]["overrides"] if o.startswith("g_iters="))
-    assert int(dcgan.split("=")[1]) * 64 / 1000 == results.KIMG_32
+    assert schedule.total_kimg() == pytest.approx(results.KIMG_32, abs=0.01)
+    dcgan = row_config("dcgan32")
+    assert dcgan.g_iters * dcgan.data.batch_size / 1000 == results.KIMG_32
