@@ -271,3 +271,33 @@ def test_cgan_critic_is_spectrally_normalised_without_batchnorm(tmp_path):
     assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
     assert any(isinstance(m, nn.Embedding) for m in layers)  # the projection's class embedding too
     assert not [m for m in model.discriminator.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+# ---- PacGAN ----------------------------------------------------------------------------------------
+def flat(node, prefix: str = "") -> dict:
+    from omegaconf import DictConfig, OmegaConf
+
+    node = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node
+    if not isinstance(node, dict):
+        return {prefix: node}
+    return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+
+
+@pytest.mark.parametrize("mixture", ["ring8", "grid25"])
+def test_pacgan4_presets_are_their_gan_preset_with_four_points_per_critic_input(tmp_path, mixture):
+    """The PacGAN table compares packing against the same GAN: the presets differ from the GAN
+    preset in the packing and the training recipe only, and a batch holds 100 packs, as the
+    authors' code feeds the critic."""
+    gan = flat(compose_cfg(tmp_path, [f"experiment={mixture}_gan"]))
+    packed_cfg = compose_cfg(tmp_path, [f"experiment={mixture}_pacgan4"])
+    packed = flat(packed_cfg)
+    changed = {k for k in gan.keys() | packed.keys() if gan.get(k) != packed.get(k)}
+    recipe = {"model.pack.", "data.batch_size.", "model.generator.init_std.", "model.discriminator.init_std.",
+              "model.optimizer_g.lr.", "model.optimizer_d.lr.", "model.lr_decay_start.", "g_iters.",
+              "checkpoint_every.", "task_name.", "hydra.job.name.", "hydra.run.dir.", "hydra.sweep.dir."}
+    assert changed - recipe == set(), changed - recipe
+    assert packed["model.pack."] == 4 and packed["data.batch_size."] == 4 * gan["data.batch_size."] == 400
+    dm = build(packed_cfg.data, "data")
+    model = build(packed_cfg.model, "model", sample_shape=list(dm.sample_shape), num_classes=dm.num_classes)
+    points = torch.randn(400, 2)
+    assert model.discriminate(points).shape == (100,)  # one score per pack of 4 points
