@@ -293,8 +293,8 @@ def test_pacgan4_presets_are_their_gan_preset_with_four_points_per_critic_input(
     packed = flat(packed_cfg)
     changed = {k for k in gan.keys() | packed.keys() if gan.get(k) != packed.get(k)}
     recipe = {"model.pack.", "data.batch_size.", "model.generator.init_std.", "model.discriminator.init_std.",
-              "model.optimizer_g.lr.", "model.optimizer_d.lr.", "model.lr_decay_start.", "g_iters.",
-              "checkpoint_every.", "task_name.", "hydra.job.name.", "hydra.run.dir.", "hydra.sweep.dir."}
+              "model.optimizer_g.lr.", "model.optimizer_d.lr.", "model.lr_decay_start.", "model.simultaneous.",
+              "g_iters.", "checkpoint_every.", "task_name.", "hydra.job.name.", "hydra.run.dir.", "hydra.sweep.dir."}
     assert changed - recipe == set(), changed - recipe
     assert packed["model.pack."] == 4 and packed["data.batch_size."] == 4 * gan["data.batch_size."] == 400
     dm = build(packed_cfg.data, "data")

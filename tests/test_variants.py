@@ -307,3 +307,34 @@ def test_reuse_fake_generates_the_generator_steps_batch_once(tmp_path, monkeypat
                                f"model.n_critic={n_critic}", f"model.reuse_fake={reuse}", "callbacks=none"]))
     assert len(calls) == 3 * per_iteration
     assert sum(calls) == 3  # one generation with gradients per generator iteration, either way
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_simultaneous_updates_take_the_generators_gradient_against_the_critic_before_its_step(
+        tmp_path, monkeypatch, simultaneous):
+    """model.simultaneous (PacGAN's and ALI's code): both nets step from one graph, so the generator's
+    loss sees the critic as the critic's own loss of that batch saw it; alternating updates (the
+    default) give the generator the critic after its step."""
+    from ganforge.train import run
+
+    calls: list[tuple[bool, torch.Tensor]] = []  # (is the generator's loss, critic weights then)
+    original = MLPDiscriminator.forward
+
+    def recording(self, *args, **kwargs):
+        first = next(self.parameters())
+        calls.append((not first.requires_grad, first.detach().clone()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPDiscriminator, "forward", recording)
+    run(compose_cfg(tmp_path, ["model=gan", "data=ring8", "trainer=cpu", "logger=none", "g_iters=3",
+                               "data.batch_size=16", "model.discriminator.hidden=[8]", "model.generator.hidden=[8]",
+                               f"model.simultaneous={simultaneous}", "callbacks=none"]))
+    assert len(calls) == 9  # per iteration: the critic on reals and fakes, the generator's loss
+    for i in range(3):
+        iteration = calls[3 * i:3 * i + 3]
+        generator_call = [c for c in iteration if c[0]]
+        critic_calls = [c for c in iteration if not c[0]]
+        assert len(generator_call) == 1 and len(critic_calls) == 2
+        assert (iteration[0][0] is True) == simultaneous  # the generator's loss first when simultaneous
+        same_critic = torch.equal(generator_call[0][1], critic_calls[0][1])
+        assert same_critic == simultaneous

@@ -16,7 +16,7 @@ EXECUTION_KEYS = frozenset({"compile", "channels_last", "generator_ckpt"})
 # Settings added after checkpoints already existed, with the value that reproduces the old behaviour.
 ADDED_LATER = {"pack": 1, "critic_warmup": None, "reset_optimizers_per_stage": False, "lr_drop": None,
                "reuse_fake": False, "freeze_d_layers": 0, "penalty_precision": "fp32",
-               "penalty_every": 1, "penalty_batch": None}
+               "penalty_every": 1, "penalty_batch": None, "simultaneous": False}
 # Settings renamed (old name -> new name) and settings dropped because they never did anything.
 RENAMED = {"clip_weights": "clip_value"}
 DROPPED = {"ganforge.models.srgan.SRGAN": ("n_critic",)}

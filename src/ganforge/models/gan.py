@@ -87,6 +87,7 @@ class GAN(AdversarialLoop):
         channels_last: bool = True,
         compile: bool = False,
         reuse_fake: bool = False,
+        simultaneous: bool = False,
         freeze_d_layers: Annotated[int, AtLeast(0)] = 0,
         run_length: int | None = None,
     ) -> None:

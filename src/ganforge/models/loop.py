@@ -46,6 +46,7 @@ class Step:
     discriminate: Callable[..., Tensor]
     generator_loss: Callable[[Tensor | None], tuple[Tensor, Metrics]]
     reuse_fake: bool = False
+    simultaneous: bool = False  # the critic and generator step from one graph (PacGAN's and ALI's code)
     trains_critic: bool = True   # false: a generator-only step (SRGAN's pretraining, SRResNet)
     steps_schedules: bool = True  # learning-rate schedules move with this step's generator iteration
     stats: Metrics = field(default_factory=dict)  # logged with the step (ProGAN: stage, alpha)
@@ -103,15 +104,22 @@ class AdversarialLoop(L.LightningModule):
         logging steps; callbacks get it as ``outputs``)."""
         step = self.task.step(batch)
         generator_due = self.critic_steps + 1 >= self.critic_steps_now()
-        keep_graph = step.reuse_fake and generator_due  # the generator step trains on this very batch
+        # the generator step trains on this very batch (simultaneous updates do too: one graph)
+        keep_graph = (step.reuse_fake or step.simultaneous) and generator_due
         with torch.set_grad_enabled(keep_graph):
             fake = step.generate()
+        generator_stats: Metrics | None = None
+        if step.simultaneous and generator_due:  # the generator's gradients before the critic moves
+            generator_stats = self.generator_backward(step, fake)
         stats = self.critic_step(step, fake.detach()) if step.trains_critic else {}
         self.images_seen += step.batch_size * self.trainer.world_size
         self.critic_steps += 1
         if generator_due:
             self.critic_steps = 0
-            stats.update(self.generator_step(step, fake if keep_graph else None))
+            if generator_stats is None:
+                generator_stats = self.generator_backward(step, fake if keep_graph else None)
+            self.generator_update(step)
+            stats.update(generator_stats)
         if self.critic_warmup:
             stats["progress/n_critic"] = float(self.critic_steps_now())
         stats.update(step.stats)
@@ -168,23 +176,28 @@ class AdversarialLoop(L.LightningModule):
         with region:
             return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
-    def generator_step(self, step: Step, fake: Tensor | None) -> Metrics:
-        """One optimizer step of the generator, its loss computed while only the generator's
-        parameters require gradients (no discriminator gradients are computed); then the
-        learning-rate schedules (once per generator iteration, both nets) and the EMA."""
+    def generator_backward(self, step: Step, fake: Tensor | None) -> Metrics:
+        """The generator's loss and its gradients, computed while only the generator's parameters
+        require gradients (no discriminator gradients are computed). Separate from its optimizer
+        step so that simultaneous updates take it against the critic before the critic's step."""
         opt_g, _ = self.optimizer_pair()
         with self.toggled_optimizer(opt_g):
             loss_g, stats = step.generator_loss(fake)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
-            opt_g.step()
+        return {"train/loss_g": loss_g, **stats}
+
+    def generator_update(self, step: Step) -> None:
+        """The generator's optimizer step on the gradients ``generator_backward`` left, then the
+        learning-rate schedules (once per generator iteration, both nets) and the EMA."""
+        opt_g, _ = self.optimizer_pair()
+        opt_g.step()
         self.g_iters += 1
         if step.steps_schedules:
             for scheduler in self.schedulers():
                 scheduler.step()
         if self.ema is not None:
             self.update_ema()
-        return {"train/loss_g": loss_g, **stats}
 
     def update_ema(self) -> None:
         """Overridden by models with an EMA generator."""

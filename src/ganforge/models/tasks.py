@@ -57,7 +57,8 @@ class FromNoise:
             return model.loss.generator(discriminate(generated, y).float()), {}
 
         return Step(real=real, labels=y, generate=lambda: generator(model.noise(n), y), discriminate=discriminate,
-                    generator_loss=generator_loss, reuse_fake=bool(model.hparams.reuse_fake))
+                    generator_loss=generator_loss, reuse_fake=bool(model.hparams.reuse_fake),
+                    simultaneous=bool(model.hparams.simultaneous))
 
     def bind(self, net: torch.nn.Module) -> Callable[..., Tensor]:
         return net
