@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 DOC = ROOT / "docs" / "results.md"
+FIGURES = ROOT / "docs" / "img" / "results"  # copies of runs' figures: outputs/ is not in git
 
 BF16_PENALTY = ["model.penalty_precision=autocast"]
 
@@ -347,6 +349,9 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "metrics": {k: metrics.get(k) for k in METRICS if k in metrics},
         "config": config,
     }
+    figures = copy_figures(run_dir, key)
+    if figures:
+        result["figures"] = figures
     if finish_by_evaluation:
         result["final_evaluation"] = "evaluate.py on last.ckpt (the run was stopped in its final evaluation)"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -355,6 +360,19 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
     print(f"{key}: {score} {result['metrics'].get(score)} in {wall / 60:.1f} min -> {out.relative_to(ROOT)}",
           flush=True)
     return out
+
+
+def copy_figures(run_dir: Path, key: str) -> list[str]:
+    """The run's grids at the end of each growth stage (``samples/stage-*.png``, ProGAN), copied under
+    docs/img/results/<key>/ in the order the stages grew; paths relative to docs/."""
+    grids = sorted((run_dir / "samples").glob("stage-*.png"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    copies = []
+    for grid in grids:
+        target = FIGURES / key / grid.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(grid, target)
+        copies.append(str(target.relative_to(DOC.parent)))
+    return copies
 
 
 def key_metric(table: str) -> str:
@@ -460,7 +478,11 @@ def proof_markdown(table: str) -> str:
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
         wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
         real = runs[0]["metrics"].get("val/class_accuracy_real")
-        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
+        for r in runs:
+            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
+            if r.get("figures"):
+                details.append("  - the samples at the end of each stage: " + " ".join(
+                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
         if real is not None:
             details.append(f"- the classifier's accuracy on the 10,000 held-out test images: {real:.4f}")
         lines.append(f"| {row_spec['label']} | {mean_std(fids)} | {accuracy_text} | {seeds} | {epochs} | {wall} "
@@ -492,7 +514,11 @@ def sr_markdown(table: str) -> str:
             x["val/ssim"] > x["val/ssim_bicubic"] for x in m)
         seeds = ", ".join(f"s{r['seed']} {g:+.2f}" for r, g in zip(runs, gains))
         wall = ", ".join(f"{r['wall_s'] / 60:.0f}" for r in runs) + " min"
-        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
+        for r in runs:
+            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
+            if r.get("figures"):
+                details.append("  - the samples at the end of each stage: " + " ".join(
+                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
         lines.append(
             f"| {row_spec['label']} | {mean_std([x['val/psnr'] for x in m], 2)} | {m[0]['val/psnr_bicubic']:.2f} "
             f"| {mean_std(gains, 2)} | {mean_std([x['val/ssim'] for x in m], 4)} | {m[0]['val/ssim_bicubic']:.4f} "
@@ -526,7 +552,11 @@ def table_markdown(table: str) -> str:
         seeds = ", ".join(f"s{r['seed']} {r['metrics']['val/fid']:.1f}" for r in runs)
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
         wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
-        details += [f"- {row_spec['label']} s{r['seed']}: {run_details(r)}" for r in runs]
+        for r in runs:
+            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
+            if r.get("figures"):
+                details.append("  - the samples at the end of each stage: " + " ".join(
+                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
         below = "yes" if paper and mean < paper[0] else ("no" if paper else "")
         lines.append(f"| {row_spec['label']} | {paper_text} | {ours} | {seeds} | {epochs} | {wall} "
                      f"| {below} |")

@@ -176,6 +176,33 @@ def test_a_proof_row_can_be_held_to_another_proof_row_or_reported_beside_it(tmp_
     assert "| beside DCGAN 32 px (31.0) |  |" in text
 
 
+def test_a_growing_runs_stage_grids_are_copied_into_the_docs_in_growth_order(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    monkeypatch.setattr(results, "DOC", tmp_path / "docs" / "results.md")
+    monkeypatch.setattr(results, "FIGURES", tmp_path / "docs" / "img" / "results")
+    samples = tmp_path / "run" / "samples"
+    samples.mkdir(parents=True)
+    for name in ("g0001000.png", "stage-16px.png", "stage-4px.png", "stage-32px.png", "stage-8px.png"):
+        (samples / name).write_bytes(name.encode())
+    figures = results.copy_figures(tmp_path / "run", "proof-grown-s1")
+    assert figures == [f"img/results/proof-grown-s1/stage-{r}px.png" for r in (4, 8, 16, 32)]
+    assert (tmp_path / "docs" / figures[0]).read_bytes() == b"stage-4px.png"
+    assert results.copy_figures(tmp_path / "elsewhere", "proof-flat-s1") == []  # a run that does not grow
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    rows = {"grown": {"overrides": [], "label": "ProGAN 32 px", "target": {"compare": ("lucic", "ns_gan"),
+                                                                              "fid": "beside"}}}
+    monkeypatch.setitem(results.TABLES, "proof", {**results.TABLES["proof"], "rows": rows})
+    record = {"row": "grown", "seed": 1, "extra_overrides": [], "epochs": 5, "wall_s": 600.0, "commit": "abcdef0",
+              "metrics": {"val/fid": 30.0}, "figures": figures}
+    (tmp_path / "results" / "proof-grown-s1.json").write_text(json.dumps(record))
+    assert ("the samples at the end of each stage: ![stage-4px](img/results/proof-grown-s1/stage-4px.png) "
+            "![stage-8px]") in results.table_markdown("proof")
+
+
 def test_a_run_stopped_in_its_final_evaluation_is_recognised_as_trained(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     import results

@@ -125,7 +125,11 @@ def test_training_grows_through_stages_and_grids_stay_at_the_final_size(tmp_path
     stages = sorted({float(r["progress/stage"]) for r in rows})
     assert stages[:2] == [0.0, 1.0] and len(stages) >= 3  # 4x4, then 8x8, then 16x16 fading in
     assert any(0.0 < float(r["progress/alpha"]) < 1.0 for r in rows)
-    for name in ("g0000001.png", "g0000020.png"):  # every grid at 32 px: 8 columns of 34 px + 2
+    stage_grids = sorted(p.name for p in (out / "samples").glob("stage-*.png"))
+    # one grid as each stage ended (4 and 8 px before the nets grew), one for the stage training ended in
+    assert {"stage-4px.png", "stage-8px.png", "stage-16px.png"} <= set(stage_grids)
+    assert len(stage_grids) == len(stages)
+    for name in ("g0000001.png", "g0000020.png", *stage_grids):  # every grid at 32 px: 8 columns of 34 px + 2
         assert Image.open(out / "samples" / name).size == (8 * 34 + 2, 8 * 34 + 2)
     assert ckpt["hyper_parameters"]["fade_kimg"] == 0.1 and ckpt["ganforge_class"].endswith("ProGAN")
 

@@ -43,6 +43,9 @@ class NoiseToSamples(Counted, Protocol):
     @property
     def evaluation_ready(self) -> bool: ...  # False while samples are not final (ProGAN below full size)
 
+    @property
+    def growth_stage(self) -> str | None: ...  # the stage the next step trains; None unless the nets grow
+
     def generate(self, z: Tensor | None = None, labels: Tensor | None = None, n: int | None = None) -> Tensor: ...
 
     def sample(self, n: int, rng: torch.Generator) -> Tensor: ...

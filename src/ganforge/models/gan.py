@@ -155,6 +155,11 @@ class GAN(AdversarialLoop):
         return True
 
     @property
+    def growth_stage(self) -> str | None:
+        """The growth stage the next step trains (ProGAN: its resolution); None for nets that do not grow."""
+        return None
+
+    @property
     def z_dim(self) -> int:
         return int(self.hparams.z_dim)
 

@@ -92,6 +92,11 @@ class ProGAN(GAN):
         stage, alpha = self.stage_alpha
         return stage == self.schedule.num_stages - 1 and alpha >= 1.0
 
+    @property
+    def growth_stage(self) -> str:
+        """The resolution the next step trains (a fade-in belongs to the resolution it grows to)."""
+        return f"{self.stage_resolution(self.stage_alpha[0])}px"
+
     def stage_batch_size(self, stage: int, available: int) -> int:
         return min(self.batch_sizes.get(self.stage_resolution(stage), available), available)
 
