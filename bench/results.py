@@ -478,11 +478,7 @@ def proof_markdown(table: str) -> str:
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
         wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
         real = runs[0]["metrics"].get("val/class_accuracy_real")
-        for r in runs:
-            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
-            if r.get("figures"):
-                details.append("  - the samples at the end of each stage: " + " ".join(
-                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
+        details += [line for r in runs for line in run_lines(row_spec["label"], r)]
         if real is not None:
             details.append(f"- the classifier's accuracy on the 10,000 held-out test images: {real:.4f}")
         lines.append(f"| {row_spec['label']} | {mean_std(fids)} | {accuracy_text} | {seeds} | {epochs} | {wall} "
@@ -514,11 +510,7 @@ def sr_markdown(table: str) -> str:
             x["val/ssim"] > x["val/ssim_bicubic"] for x in m)
         seeds = ", ".join(f"s{r['seed']} {g:+.2f}" for r, g in zip(runs, gains))
         wall = ", ".join(f"{r['wall_s'] / 60:.0f}" for r in runs) + " min"
-        for r in runs:
-            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
-            if r.get("figures"):
-                details.append("  - the samples at the end of each stage: " + " ".join(
-                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
+        details += [line for r in runs for line in run_lines(row_spec["label"], r)]
         lines.append(
             f"| {row_spec['label']} | {mean_std([x['val/psnr'] for x in m], 2)} | {m[0]['val/psnr_bicubic']:.2f} "
             f"| {mean_std(gains, 2)} | {mean_std([x['val/ssim'] for x in m], 4)} | {m[0]['val/ssim_bicubic']:.4f} "
@@ -552,11 +544,7 @@ def table_markdown(table: str) -> str:
         seeds = ", ".join(f"s{r['seed']} {r['metrics']['val/fid']:.1f}" for r in runs)
         epochs = ", ".join(sorted({str(r["epochs"]) for r in runs}))
         wall = ", ".join(f"{run_minutes(r):.0f}" for r in runs) + " min"
-        for r in runs:
-            details.append(f"- {row_spec['label']} s{r['seed']}: {run_details(r)}")
-            if r.get("figures"):
-                details.append("  - the samples at the end of each stage: " + " ".join(
-                    f"![{Path(f).stem}]({f})" for f in r["figures"]))
+        details += [line for r in runs for line in run_lines(row_spec["label"], r)]
         below = "yes" if paper and mean < paper[0] else ("no" if paper else "")
         lines.append(f"| {row_spec['label']} | {paper_text} | {ours} | {seeds} | {epochs} | {wall} "
                      f"| {below} |")
@@ -591,6 +579,15 @@ def run_details(result: dict) -> str:
     if "cpu_share" in result:
         parts.append(f"CPU share {result['cpu_share']:.2f}")
     return ", ".join(parts) + f", {machine_text(result)}commit {result['commit'][:7]}"
+
+
+def run_lines(label: str, result: dict) -> list[str]:
+    """A run's line under its table, and the links to its figures (a growing run's stage grids)."""
+    lines = [f"- {label} s{result['seed']}: {run_details(result)}"]
+    if result.get("figures"):
+        lines.append("  - the samples at the end of each stage: " + " ".join(
+            f"![{Path(f).stem}]({f})" for f in result["figures"]))
+    return lines
 
 
 def rebuild(table: str) -> None:
