@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -9,16 +10,38 @@ from omegaconf.errors import MissingMandatoryValue
 
 from ganforge.schema import AtLeast, check_tree, check_value
 
+# The ISA flags that mean bf16 arithmetic in hardware: x86 AVX512-BF16 or AMX, Arm's BF16 extension.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_isa_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The CPU's instruction-set flags as the kernel reports them (x86 ``flags``, Arm ``Features``);
+    None where there is no such file (macOS, Windows)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
 
 def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX), as PyTorch reports it;
-    without it bf16 is emulated and slower than fp32."""
+    """Whether oneDNN runs bf16 natively on this CPU; without it bf16 is emulated and slower than fp32.
+
+    PyTorch's own answer (``_is_mkldnn_bf16_supported``) is yes on every AVX512 CPU, emulated or not,
+    and a virtual machine may hide AMX and AVX512-BF16 from a CPU that has them, so the kernel's ISA
+    flags decide where it lists them."""
     import torch
 
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        supported = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN, or an older PyTorch
         return False
+    flags = cpu_isa_flags()
+    return supported and (flags is None or bool(flags & NATIVE_BF16_FLAGS))
 
 
 def precision_choice(accelerator: str = "auto") -> tuple[str, str]:
@@ -33,7 +56,7 @@ def precision_choice(accelerator: str = "auto") -> tuple[str, str]:
     if accelerator in ("auto", "cpu"):
         if cpu_has_native_bf16():
             return "bf16-mixed", "the CPU runs bf16 natively (oneDNN: AVX512-BF16 or AMX)"
-        return "32-true", "the CPU has no native bf16 (oneDNN would emulate it)"
+        return "32-true", "the CPU has no native bf16 (no AVX512-BF16, AMX or Arm BF16: oneDNN would emulate it)"
     return "32-true", f"accelerator={accelerator}"
 
 
