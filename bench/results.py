@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from ganforge.config import cpu_isa_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 DOC = ROOT / "docs" / "results.md"
@@ -176,19 +178,23 @@ def git_commit() -> str:
 
 
 def machine(threads: int) -> dict:
-    cpu, flags = platform.processor(), set()
+    cpu = platform.processor()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == platform.processor():
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
     except OSError:
         pass
+    flags = cpu_isa_flags() or frozenset()
     bf16 = [name for name, flag in (("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")) if flag in flags]
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "python": platform.python_version(),
             "bf16": bf16}
+
+
+def training_precision(log_text: str) -> str | None:
+    """The precision the run trained in, from its log's ``precision <value> (<why>)`` line."""
+    found = re.search(r"\bprecision (\S+) \((?:automatic|set by)", log_text)
+    return found.group(1) if found else None
 
 
 def machine_text(result: dict) -> str:
@@ -346,6 +352,7 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "cpu_share": round(cpu / (wall * threads), 3), "phases_s": phases,
         "epochs": config.get("trainer", {}).get("max_epochs"),
+        "precision": training_precision((run_dir / "runner.log").read_text(errors="replace")),
         "metrics": {k: metrics.get(k) for k in METRICS if k in metrics},
         "config": config,
     }
@@ -568,7 +575,8 @@ def run_details(result: dict) -> str:
     phases = result.get("phases_s", {})
     parts = [f"wall {result['wall_s'] / 60:.1f} min"]
     if "training_s" in phases:
-        parts.append(f"training {phases['training_s'] / 60:.1f}")
+        parts.append(f"training {phases['training_s'] / 60:.1f}"
+                     + (f" in {result['precision']}" if result.get("precision") else ""))
     if "fid_s" in phases:
         parts.append(f"FID-10k {phases['fid_s'] / 60:.1f}")
     if "real_stats_s" in phases:

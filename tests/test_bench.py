@@ -106,6 +106,25 @@ def test_results_reads_the_phases_of_a_run_from_its_log():
     assert results.phase_times("nothing measured") == {}
 
 
+def test_a_run_records_the_precision_it_trained_in_and_its_line_says_it():
+    """Precision follows the machine (bf16 only where the CPU has bf16 instructions), so a table
+    spread over several machines says which runs trained in which."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import results
+
+    log = ("[x][ganforge.train][INFO] - training InfoGANGenerator for 15 epochs (trainer.max_epochs)\n"
+           "[x][ganforge.train][INFO] - precision 32-true (automatic: the CPU has no native bf16 (no AVX512-BF16, "
+           "AMX or Arm BF16: oneDNN would emulate it))\n")
+    assert results.training_precision(log) == "32-true"
+    set_by_config = "[x][ganforge.train][INFO] - precision bf16-mixed (set by trainer.precision; the automatic ...)"
+    assert results.training_precision(set_by_config) == "bf16-mixed"
+    assert results.training_precision("model.penalty_precision=autocast") is None
+    run = {"seed": 1, "wall_s": 600.0, "phases_s": {"training_s": 480.0}, "commit": "abcdef0123",
+           "machine": {"cpu": "Some CPU", "cores": 2, "bf16": []}, "precision": "32-true"}
+    assert "training 8.0 in 32-true" in results.run_details(run)
+    assert "training 8.0, " in results.run_details({**run, "precision": None})  # runs from before it was recorded
+
+
 def test_results_leaves_one_time_work_out_of_the_evaluation_time():
     """A log from before the evaluation's clock excluded the real statistics and the judge counted
     them in the evaluation: what falls inside the evaluation's window is taken out of it."""
