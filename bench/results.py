@@ -340,7 +340,8 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
               flush=True)
         return None
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
-    phases = phase_times((run_dir / "runner.log").read_text(errors="replace"))
+    log_text = (run_dir / "runner.log").read_text(errors="replace")
+    phases = phase_times(log_text)
     if finish_by_evaluation:  # the final evaluation is this attempt, evaluate.py's
         phases["fid_s"] = round(time.perf_counter() - start, 1)
     phases["training_s"] = round(wall - sum(phases.values()), 1)
@@ -352,7 +353,7 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "cpu_share": round(cpu / (wall * threads), 3), "phases_s": phases,
         "epochs": config.get("trainer", {}).get("max_epochs"),
-        "precision": training_precision((run_dir / "runner.log").read_text(errors="replace")),
+        "precision": training_precision(log_text),
         "metrics": {k: metrics.get(k) for k in METRICS if k in metrics},
         "config": config,
     }
