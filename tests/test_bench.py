@@ -65,7 +65,7 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     results.rebuild("lucic")  # rebuilt in place, not appended twice
     text = (tmp_path / "results.md").read_text()
     assert text.count("<!-- table:lucic -->") == 1 and "kept text" in text
-    assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | yes |" in text
+    assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | so far |" in text  # 3 seeds make a yes
     assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
     assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
     assert "- WGAN GP s1: wall 30.0 min, commit abcdef0" in text
@@ -185,14 +185,15 @@ def test_a_proof_row_can_be_held_to_another_proof_row_or_reported_beside_it(tmp_
                                                                              "fid": "beside"}}}
     monkeypatch.setitem(results.TABLES, "proof", {**results.TABLES["proof"], "rows": rows})
     for row, seed, fid in (("base", 1, 30.0), ("base", 2, 32.0), ("grown", 1, 31.0), ("other", 1, 40.0)):
-        record = {"row": row, "seed": seed, "extra_overrides": [], "epochs": 5, "wall_s": 600.0,
-                  "commit": "abcdef0", "metrics": {"val/fid": fid}}
+        record = {"row": row, "seed": seed, "extra_overrides": [], "epochs": -1 if row == "other" else 5,
+                  "wall_s": 600.0, "commit": "abcdef0", "metrics": {"val/fid": fid}}
         (tmp_path / "results" / f"{results.run_key('proof', row, seed, [])}.json").write_text(json.dumps(record))
     text = results.table_markdown("proof")
     assert "| DCGAN 32 px | 31.0 ± 1.4 | not measured |" in text
     assert "| beside lucic NS GAN (not run yet) |  |" in text
     assert "| FID <= DCGAN 32 px (31.0) | so far |" in text  # 31.0 <= 31.0 on one seed
     assert "| beside DCGAN 32 px (31.0) |  |" in text
+    assert "| s1 40.0 | kimg budget |" in text  # a run bounded by images shown, not "-1" epochs
 
 
 def test_a_growing_runs_stage_grids_are_copied_into_the_docs_in_growth_order(tmp_path, monkeypatch):
