@@ -81,10 +81,9 @@ TABLES: dict[str, dict] = {
             # lr in [1e-4, 1e-3], lambda in [0.1, 10] (here 10), one critic step per generator step;
             # the presets' n_critic 5 starves the generator in an epoch budget counted in critic steps.
             # The penalty in bf16 (penalty_precision=autocast): in fp32 the run does not fit 45 minutes.
-            # lambda 1 (s1 33.1) is kept below as a probe. 13 epochs: a 15-epoch penalty run takes
-            # about 47 minutes even with the bf16 penalty. Also probes, both worse on s1: lambda 20
-            # (compare_gan's 10 in its [0, 1] pixel scale) and a fresh z for the generator step (compare_gan
-            # resamples for WGAN-GP only).
+            # 13 epochs: a 15-epoch penalty run takes about 47 minutes even with the bf16 penalty. The other
+            # recipes tried (lambda 1 and 20, learning rates, beta2 0.9, a fresh z for the generator step, lazy
+            # and half-batch penalties) scored worse on s1: they are the probes listed in docs/results.md.
             "wgan_gp": {"overrides": ["model=wgan_gp", "model.n_critic=1", "model.optimizer_g.lr=2e-4",
                                       "model.optimizer_d.lr=2e-4", "model.optimizer_g.betas=[0.5,0.999]",
                                       "model.optimizer_d.betas=[0.5,0.999]", *BF16_PENALTY,
