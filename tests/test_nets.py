@@ -20,6 +20,40 @@ def test_dcgan_shapes(size, channels):
 def test_dcgan_critic_without_batchnorm():
     d = DCGANDiscriminator(sample_shape=(1, 32, 32), base_width=8, norm="none")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    # No placeholder layers: a checkpoint of a norm="none" critic keeps its parameter names.
+    assert [k for k in d.state_dict() if k.startswith("net.")] == [
+        "net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight", "net.4.bias"]
+
+
+def _critic(kind: str, norm: str) -> torch.nn.Module:
+    from ganforge.nets.infogan import InfoGANDiscriminator
+
+    if kind == "dcgan":
+        return DCGANDiscriminator(sample_shape=(1, 32, 32), base_width=8, norm=norm), (1, 32, 32)
+    return InfoGANDiscriminator((1, 28, 28), base_width=8, norm=norm), (1, 28, 28)
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "infogan"])
+def test_layer_norm_critic_scores_each_sample_alone_where_batchnorm_mixes_them(kind):
+    torch.manual_seed(0)
+    scores = {}
+    for norm in ("layer", "batch"):
+        critic, shape = _critic(kind, norm)
+        critic.train()
+        batch = torch.randn(6, *shape)
+        other = torch.cat([batch[:1], 3 * torch.randn(5, *shape) + 1])  # the same first sample, new company
+        scores[norm] = (critic(batch)[0], critic(other)[0])
+    assert torch.allclose(*scores["layer"], rtol=1e-4, atol=1e-8)  # a per-sample penalty stays per sample
+    assert not torch.allclose(*scores["batch"], rtol=1e-2, atol=0)
+    layer_critic, _ = _critic(kind, "layer")
+    assert any(isinstance(m, (torch.nn.LayerNorm, torch.nn.GroupNorm)) for m in layer_critic.modules())
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in layer_critic.modules())
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "infogan"])
+def test_critic_norm_names_the_choices(kind):
+    with pytest.raises(GanforgeError, match="norm must be one of batch, layer, none, got 'instance'"):
+        _critic(kind, "instance")
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 48, 48), (3, 32, 64)])

@@ -11,8 +11,15 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from ganforge.errors import SettingError
-from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, check_square_image, dcgan_init
+from ganforge.nets.layers import (
+    LabelConcat,
+    LabelProjection,
+    apply_spectral_norm,
+    check_critic_norm,
+    check_square_image,
+    critic_norm,
+    dcgan_init,
+)
 
 SUPPORTED_SIZES = (32, 64, 128)
 
@@ -58,8 +65,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """image -> ... -> 4x4 features -> one score (+ label projection).
 
-    ``norm="batch"`` is the paper's; ``"none"`` is for critics whose penalty is per sample
-    (WGAN-GP forbids BatchNorm in the critic); ``spectral_norm`` normalises every layer.
+    ``norm="batch"`` is the paper's; ``"none"`` and ``"layer"`` are for critics whose penalty is
+    per sample (WGAN-GP forbids BatchNorm in the critic); ``spectral_norm`` normalises every layer.
     """
 
     def __init__(
@@ -71,15 +78,14 @@ class DCGANDiscriminator(nn.Module):
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        if norm not in ("batch", "none"):
-            raise SettingError(f"DCGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
+        check_critic_norm(norm, "DCGANDiscriminator")
         channels, size = check_square_image(sample_shape, SUPPORTED_SIZES, "DCGAN discriminator")
         widths = _stage_widths(size, base_width)[::-1]
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for w_in, w_out in zip(widths, widths[1:]):
             layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm != "batch"))
-            if norm == "batch":
-                layers.append(nn.BatchNorm2d(w_out))
+            if norm != "none":  # no Identity placeholder: older checkpoints keep their layer indices
+                layers.append(critic_norm(norm, w_out, spatial=True))
             layers.append(nn.LeakyReLU(0.2, True))
         self.net = nn.Sequential(*layers)
         features = widths[-1] * 4 * 4

@@ -6,7 +6,8 @@ G: FC 1024, FC 128 x 7 x 7, a 4x4 stride-2 transposed conv to 64 x 14 x 14, one 
 BatchNorm and leaky ReLU (slope 0.2) after every hidden layer (compare_gan's choice; the paper's
 table says ReLU, ``activation="relu"`` gives that). D: 4x4 stride-2 convs to 64 x 14 x 14 and
 128 x 7 x 7, FC 1024, FC 1; leaky ReLU, BatchNorm after the second conv and the first FC
-(``norm="none"`` drops it: per-sample penalties forbid it). Weights from N(0, 0.02), biases 0.
+(per-sample penalties forbid it: ``norm="none"`` drops it, ``norm="layer"`` puts layer norm in its
+place). Weights from N(0, 0.02), biases 0.
 The output is tanh in [-1, 1] where compare_gan's is a sigmoid in [0, 1]: the same up to scale.
 """
 
@@ -17,7 +18,14 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ganforge.errors import SettingError
-from ganforge.nets.layers import LabelConcat, LabelProjection, apply_spectral_norm, check_square_image
+from ganforge.nets.layers import (
+    LabelConcat,
+    LabelProjection,
+    apply_spectral_norm,
+    check_critic_norm,
+    check_square_image,
+    critic_norm,
+)
 
 ACTIVATIONS = {"lrelu": lambda: nn.LeakyReLU(0.2, True), "relu": lambda: nn.ReLU(True)}
 
@@ -65,17 +73,15 @@ class InfoGANDiscriminator(nn.Module):
     def __init__(self, sample_shape: Sequence[int], num_classes: int = 0, base_width: int = 64, norm: str = "batch",
                  spectral_norm: bool = False) -> None:
         super().__init__()
-        if norm not in ("batch", "none"):
-            raise SettingError(f"InfoGANDiscriminator norm must be 'batch' or 'none', got {norm!r}")
+        check_critic_norm(norm, "InfoGANDiscriminator")
         channels, size = check_square_image(sample_shape, (28,), "InfoGAN discriminator")
-        batch = norm == "batch"
         width, hidden = 2 * base_width, 16 * base_width
         self.conv = nn.Sequential(
             nn.Conv2d(channels, base_width, 4, 2, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(base_width, width, 4, 2, 1), nn.BatchNorm2d(width) if batch else nn.Identity(),
+            nn.Conv2d(base_width, width, 4, 2, 1), critic_norm(norm, width, spatial=True),
             nn.LeakyReLU(0.2, True))
         self.fc = nn.Sequential(
-            nn.Linear(width * (size // 4) ** 2, hidden), nn.BatchNorm1d(hidden) if batch else nn.Identity(),
+            nn.Linear(width * (size // 4) ** 2, hidden), critic_norm(norm, hidden, spatial=False),
             nn.LeakyReLU(0.2, True))
         self.head = nn.Linear(hidden, 1)
         self.projection = LabelProjection(num_classes, hidden)

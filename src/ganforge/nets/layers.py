@@ -27,6 +27,31 @@ def check_square_image(sample_shape: Sequence[int], supported: Sequence[int], ne
     return channels, height
 
 
+CRITIC_NORMS = ("batch", "layer", "none")
+
+
+def check_critic_norm(norm: str, net: str) -> str:
+    """``norm`` if a critic can use it, else a ``SettingError`` listing the choices."""
+    if norm not in CRITIC_NORMS:
+        raise SettingError(f"{net} norm must be one of {', '.join(CRITIC_NORMS)}, got {norm!r}")
+    return norm
+
+
+def critic_norm(norm: str, features: int, spatial: bool) -> nn.Module:
+    """The normalisation after a critic layer of ``features`` channels (``spatial``: a conv map).
+
+    ``"layer"`` normalises each sample over all its features (channels and positions, as
+    TensorFlow's ``layer_norm`` does) with a per-channel scale and shift: unlike BatchNorm it keeps
+    samples independent, so per-sample gradient penalties stay valid (Gulrajani et al. 2017, who
+    suggest it for WGAN-GP critics).
+    """
+    if norm == "batch":
+        return nn.BatchNorm2d(features) if spatial else nn.BatchNorm1d(features)
+    if norm == "layer":
+        return nn.GroupNorm(1, features) if spatial else nn.LayerNorm(features)
+    return nn.Identity()
+
+
 class LabelProjection(nn.Module):
     """Projection-discriminator term <embed(y), h> (Miyato & Koyama 2018); zero when unconditional."""
 
