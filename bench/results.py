@@ -318,6 +318,7 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
             print(f"{key}: resuming from {last}", flush=True)
         command = [sys.executable, "train.py", *overrides]
         print(f"{key}: {' '.join(command[1:])}", flush=True)
+    commit = git_commit()  # the code this attempt runs: commits made while it trains are not in it
     start = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "runner.log", "a") as log:
@@ -355,7 +356,7 @@ def run_one(table: str, row: str, seed: int, extra: list[str], threads: int) -> 
         "table": table, "row": row, "seed": seed, "extra_overrides": extra, "key": key,
         "command": "python train.py " + " ".join(o for o in overrides if not o.startswith(("hydra.run.dir=",
                                                                                           "ckpt_path="))),
-        "commit": git_commit(), "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+        "commit": commit, "machine": machine(threads), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
         "cpu_share": round(cpu / (wall * threads), 3), "phases_s": phases,
         "epochs": config.get("trainer", {}).get("max_epochs"),
         "precision": training_precision(log_text),
