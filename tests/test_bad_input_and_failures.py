@@ -127,6 +127,15 @@ def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     assert_refused(out, message, tmp_path)
 
 
+@pytest.mark.parametrize("model", ["wgan_gp", "dcgan"])
+def test_train_refuses_an_unknown_critic_norm_in_one_line(tmp_path, model):
+    make_image_files(tmp_path / "imgs", 4)
+    out = cli("train.py", tmp_path, f"model={model}", *TINY_NETS[model], "data=image_folder",
+              f"data.root={tmp_path / 'imgs'}", "data.resolution=32", "data.batch_size=2", "trainer=cpu",
+              "logger=none", "g_iters=3", "model.discriminator.norm=instance")
+    assert_refused(out, "DCGANDiscriminator norm must be one of batch, layer, none, got 'instance'", tmp_path)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["data.storage=disk"], "data.storage must be one of auto, memory, mapped, got 'disk'"),
     (["data.max_memory_gb=0"], "data.max_memory_gb must be a number > 0, got 0"),

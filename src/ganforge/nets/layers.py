@@ -30,11 +30,10 @@ def check_square_image(sample_shape: Sequence[int], supported: Sequence[int], ne
 CRITIC_NORMS = ("batch", "layer", "none")
 
 
-def check_critic_norm(norm: str, net: str) -> str:
-    """``norm`` if a critic can use it, else a ``SettingError`` listing the choices."""
+def check_critic_norm(norm: str, net: str) -> None:
+    """A ``SettingError`` listing the choices unless a critic can use ``norm``."""
     if norm not in CRITIC_NORMS:
         raise SettingError(f"{net} norm must be one of {', '.join(CRITIC_NORMS)}, got {norm!r}")
-    return norm
 
 
 def critic_norm(norm: str, features: int, spatial: bool) -> nn.Module:
