@@ -396,10 +396,11 @@ def key_metric(table: str) -> str:
 
 
 def finished_runs(table: str, row: str) -> tuple[list[dict], list[dict]]:
-    """The row's table runs (no extra overrides, their table's score) and its probes."""
+    """The row's table runs (no extra overrides, their table's score) and the rest: probes, and runs
+    kept for the record but replaced by a rerun (a ``superseded`` field says why)."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{table}-{row}-s*.json"))]
-    runs = [r for r in results if not r["extra_overrides"] and r["metrics"].get(key_metric(table)) is not None]
-    return runs, [r for r in results if r["extra_overrides"]]
+    aside = [r for r in results if r["extra_overrides"] or r.get("superseded")]
+    return [r for r in results if r not in aside and r["metrics"].get(key_metric(table)) is not None], aside
 
 
 def mean_std(values: list[float], digits: int = 1) -> str:
@@ -412,7 +413,7 @@ def mean_std(values: list[float], digits: int = 1) -> str:
 def probe_lines(probes: list[dict], score: str = "val/fid") -> list[str]:
     if not probes:
         return []
-    lines = ["", "Probes (one seed, extra overrides; not table runs):", ""]
+    lines = ["", "Probes (one seed, extra overrides) and superseded runs; not table runs:", ""]
     for r in probes:
         value = r["metrics"].get(score)
         accuracy = r["metrics"].get("val/class_accuracy")
@@ -425,7 +426,9 @@ def probe_lines(probes: list[dict], score: str = "val/fid") -> list[str]:
         threads = r.get("machine", {}).get("threads")
         share = f", CPU share {r['cpu_share']:.2f}" if "cpu_share" in r else ""
         on = f" on {threads} thread{'s' if threads != 1 else ''}{share}" if threads else ""
-        lines.append(f"- {r['row']} s{r['seed']} `{' '.join(r['extra_overrides'])}`: {shown}, "
+        what = f"`{' '.join(r['extra_overrides'])}`" if r["extra_overrides"] else "(the row's own overrides)"
+        what += f" (superseded: {r['superseded']})" if r.get("superseded") else ""
+        lines.append(f"- {r['row']} s{r['seed']} {what}: {shown}, "
                      f"{r['wall_s'] / 60:.0f} min{on}, {machine_text(r)}commit {r['commit'][:7]}")
     return lines
 
@@ -553,7 +556,7 @@ def table_markdown(table: str) -> str:
     spec = TABLES[table]
     lines = table_head(table, ["loss", "paper (mean ± std)", "ours (mean ± std)", "seeds", "epochs",
                                "training + FID-10k per run", "below the paper"],
-                       " (table runs only; probes with extra overrides are listed below it)")
+                       " (table runs only; probes with extra overrides and superseded runs are listed below it)")
     probes, details = [], []
     for row, row_spec in spec["rows"].items():
         runs, row_probes = finished_runs(table, row)

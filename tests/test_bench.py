@@ -60,6 +60,10 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
             record["machine"] = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2, "bf16": ["AVX512-BF16", "AMX"]}
         (tmp_path / "results" / f"{key}.json").write_text(json.dumps(record))
     assert results.run_key("lucic", "wgan_gp", 1, []) != results.run_key("lucic", "wgan_gp", 1, ["x=1"])
+    # a run replaced by a rerun is kept on file, listed apart with why, and not counted
+    replaced = {"row": "wgan_gp", "seed": 2, "extra_overrides": [], "epochs": 10, "wall_s": 600.0, "commit": "1234567",
+                "metrics": {"val/fid": 99.0}, "superseded": "resumed short of its epochs"}
+    (tmp_path / "results" / "lucic-wgan_gp-s2-superseded.json").write_text(json.dumps(replaced))
     (tmp_path / "results.md").write_text("# Results\n\nkept text\n")
     results.rebuild("lucic")
     results.rebuild("lucic")  # rebuilt in place, not appended twice
@@ -69,6 +73,7 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | so far |" in text
     assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
     assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
+    assert "- wgan_gp s2 (the row's own overrides) (superseded: resumed short of its epochs): FID 99.0" in text
     assert "- WGAN GP s1: wall 30.0 min, commit abcdef0" in text
     assert "- WGAN GP s2: wall 30.0 min, Intel(R) Xeon(R) Processor (AVX512-BF16, AMX), 2 cores, commit abcdef0" in text
 

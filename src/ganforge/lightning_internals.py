@@ -29,9 +29,9 @@ def last_saved_step(checkpoint_callback: Any) -> int:
 
 
 def set_step_limit(trainer: L.Trainer, steps: int) -> None:
-    """The step limit ``trainer.max_steps`` reads. Lightning restores a mid-epoch data position only
-    for runs with a step limit other than -1, and a run stopped any other way is recorded as a
-    finished epoch. Caught by tests/test_train.py::test_resume_is_exact and
+    """The step limit ``trainer.max_steps`` reads. Ending a run at one stops it at this step, even
+    inside an epoch (``trainer.should_stop`` waits for the epoch's end); ``reopen_interrupted_epoch``
+    makes such a run's checkpoint resume that epoch. Caught by tests/test_train.py::test_resume_is_exact and
     test_run_ends_at_g_iters_whatever_n_critic."""
     trainer.fit_loop.epoch_loop.max_steps = steps
 
@@ -72,8 +72,42 @@ def requeues_on_slurm(trainer: L.Trainer) -> bool:
     return isinstance(environment, SLURMEnvironment) and environment.auto_requeue
 
 
+def _fit_loop_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return checkpoint.get("loops", {}).get("fit_loop", {})
+
+
+def stopped_inside_an_epoch(checkpoint: dict[str, Any]) -> bool:
+    """Whether the checkpoint was saved by a run that a step limit ended inside an epoch (Ctrl-C,
+    SIGTERM, ``g_iters``). Lightning then runs its epoch-end bookkeeping anyway, so the checkpoint
+    counts the interrupted epoch as finished while its batch position is part-way through it.
+    Caught by tests/test_train.py::test_resume_of_an_epoch_bounded_run_finishes_the_interrupted_epoch."""
+    state = _fit_loop_state(checkpoint)
+    batches = state.get("epoch_loop.batch_progress", {})
+    epochs = state.get("epoch_progress", {})
+    if batches.get("is_last_batch", True) or not batches.get("current", {}).get("completed", 0):
+        return False
+    counts = [epochs.get(part, {}) for part in ("total", "current")]
+    return all(len({c.get(k) for k in ("ready", "started", "processed", "completed")}) == 1 and c.get("ready", 0) >= 1
+               for c in counts)
+
+
+def reopen_interrupted_epoch(checkpoint: dict[str, Any]) -> bool:
+    """Edit a checkpoint that ``stopped_inside_an_epoch`` (before Lightning restores its loops) so it
+    reads as a save in the middle of that epoch, the state Lightning's own mid-epoch saves have:
+    the resumed run then trains the rest of the epoch, counts it once, and keeps its epoch budget.
+    Returns whether it changed anything."""
+    if not stopped_inside_an_epoch(checkpoint):
+        return False
+    for part in ("total", "current"):
+        counts = _fit_loop_state(checkpoint)["epoch_progress"][part]
+        counts["processed"] = counts["completed"] = counts["started"] - 1
+    return True
+
+
 def completed_epochs(checkpoint: dict[str, Any]) -> int:
-    """The epochs a Lightning checkpoint records as finished (0 when it has no loop state). Caught by
-    tests/test_bad_input_and_failures.py (a resume already past its length)."""
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
-    return int(progress.get("current", {}).get("completed", 0))
+    """The epochs a Lightning checkpoint has finished (0 when it has no loop state), not counting an
+    epoch a step limit interrupted. Caught by tests/test_bad_input_and_failures.py (a resume already
+    past its length)."""
+    progress = _fit_loop_state(checkpoint).get("epoch_progress", {})
+    done = int(progress.get("current", {}).get("completed", 0))
+    return done - 1 if stopped_inside_an_epoch(checkpoint) else done
