@@ -91,17 +91,14 @@ def stopped_inside_an_epoch(checkpoint: dict[str, Any]) -> bool:
                for c in counts)
 
 
-def reopen_interrupted_epoch(checkpoint: dict[str, Any]) -> bool:
+def reopen_interrupted_epoch(checkpoint: dict[str, Any]) -> None:
     """Edit a checkpoint that ``stopped_inside_an_epoch`` (before Lightning restores its loops) so it
     reads as a save in the middle of that epoch, the state Lightning's own mid-epoch saves have:
-    the resumed run then trains the rest of the epoch, counts it once, and keeps its epoch budget.
-    Returns whether it changed anything."""
-    if not stopped_inside_an_epoch(checkpoint):
-        return False
-    for part in ("total", "current"):
-        counts = _fit_loop_state(checkpoint)["epoch_progress"][part]
-        counts["processed"] = counts["completed"] = counts["started"] - 1
-    return True
+    the resumed run then trains the rest of the epoch, counts it once, and keeps its epoch budget."""
+    if stopped_inside_an_epoch(checkpoint):
+        for part in ("total", "current"):
+            counts = _fit_loop_state(checkpoint)["epoch_progress"][part]
+            counts["processed"] = counts["completed"] = counts["started"] - 1
 
 
 def completed_epochs(checkpoint: dict[str, Any]) -> int:
