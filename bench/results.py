@@ -399,8 +399,10 @@ def finished_runs(table: str, row: str) -> tuple[list[dict], list[dict]]:
     """The row's table runs (no extra overrides, their table's score) and the rest: probes, and runs
     kept for the record but replaced by a rerun (a ``superseded`` field says why)."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{table}-{row}-s*.json"))]
-    aside = [r for r in results if r["extra_overrides"] or r.get("superseded")]
-    return [r for r in results if r not in aside and r["metrics"].get(key_metric(table)) is not None], aside
+    kept_apart = [bool(r["extra_overrides"] or r.get("superseded")) for r in results]
+    runs = [r for r, apart in zip(results, kept_apart, strict=True)
+            if not apart and r["metrics"].get(key_metric(table)) is not None]
+    return runs, [r for r, apart in zip(results, kept_apart, strict=True) if apart]
 
 
 def mean_std(values: list[float], digits: int = 1) -> str:

@@ -118,10 +118,10 @@ def test_resume_of_an_epoch_bounded_run_finishes_the_interrupted_epoch(tmp_path,
     assert per_epoch > 3  # so that g_iters=3 stops inside the first epoch
     half = train(tmp_path / "half", "dcgan", "mnist", data_root, "g_iters=3", "checkpoint_every=100")
     stopped = Path(half.paths.output_dir) / "checkpoints" / "last.ckpt"
-    assert completed_epochs(torch.load(stopped, weights_only=True)) == 0  # Lightning's own record says 1
+    saved = torch.load(stopped, weights_only=True)
+    assert completed_epochs(saved) == 0  # Lightning's own record says 1
     # one epoch budget is not yet spent by a run stopped inside its first epoch: it is resumable
-    check_not_finished(OmegaConf.create({"g_iters": None, "trainer": {"max_epochs": 1}}),
-                       torch.load(stopped, weights_only=True), "last.ckpt")
+    check_not_finished(OmegaConf.create({"g_iters": None, "trainer": {"max_epochs": 1}}), saved, "last.ckpt")
     resumed = train(tmp_path / "resumed", "dcgan", "mnist", data_root, *epochs, f"ckpt_path={stopped}")
     ckpt = torch.load(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["counters"] == done, (ckpt["counters"], done)

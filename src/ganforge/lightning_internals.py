@@ -96,8 +96,7 @@ def reopen_interrupted_epoch(checkpoint: dict[str, Any]) -> None:
     reads as a save in the middle of that epoch, the state Lightning's own mid-epoch saves have:
     the resumed run then trains the rest of the epoch, counts it once, and keeps its epoch budget."""
     if stopped_inside_an_epoch(checkpoint):
-        for part in ("total", "current"):
-            counts = _fit_loop_state(checkpoint)["epoch_progress"][part]
+        for counts in _fit_loop_state(checkpoint)["epoch_progress"].values():
             counts["processed"] = counts["completed"] = counts["started"] - 1
 
 
