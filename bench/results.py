@@ -94,8 +94,8 @@ TABLES: dict[str, dict] = {
             # Table 2 of the NeurIPS version: Fashion-MNIST DRAGAN 27.7 +- 1.2. The penalty around perturbed
             # reals on every second critic step at twice the weight (lazy regularization): with it on every
             # step, 15 epochs and the FID-10k do not fit 45 minutes, and 11 epochs scored above the paper.
-            # Even so the lazy recipe ran 46.6-49.2 minutes a run on an AMD EPYC without AMX, over the target;
-            # it has not run on the faster Intel AMX machines. docs/results.md has the times per machine.
+            # Even so the lazy recipe ran 46.6-49.2 minutes a run on an AMD EPYC without AMX, over the target,
+            # and 39.5 on an Intel Xeon with AMX. docs/results.md has the times per machine.
             "dragan": {"overrides": ["model=dragan", *BF16_PENALTY, "model.penalty_every=2",
                                      "trainer.max_epochs=15"],
                        "paper": (27.7, 1.2), "label": "DRAGAN"},
