@@ -559,10 +559,11 @@ def table_markdown(table: str) -> str:
     lines = table_head(table, ["loss", "paper (mean ± std)", "ours (mean ± std)", "seeds", "epochs",
                                "training + FID-10k per run", "below the paper"],
                        " (table runs only; probes with extra overrides and superseded runs are listed below it)")
-    probes, details = [], []
+    probes, details, table_runs = [], [], []
     for row, row_spec in spec["rows"].items():
         runs, row_probes = finished_runs(table, row)
         probes += row_probes
+        table_runs += runs
         paper = row_spec["paper"]
         paper_text = f"{paper[0]} ± {paper[1]}" if paper else "see the paper"
         if not runs:
@@ -577,6 +578,8 @@ def table_markdown(table: str) -> str:
         below = verdict(mean < paper[0], len(fids)) if paper else ""
         lines.append(f"| {row_spec['label']} | {paper_text} | {ours} | {seeds} | {epochs} | {wall} "
                      f"| {below} |")
+    if table_runs:
+        lines += ["", whole_table_time(table_runs)]
     if details:
         lines += ["", "Each run: its whole wall time, the real statistics it computed (once per machine, then "
                   "cached; not in the column above), and the share of its threads x wall time it had of the CPU "
@@ -585,6 +588,14 @@ def table_markdown(table: str) -> str:
 
 
 ONE_TIME_PHASES = ("real_stats_s", "judge_s")  # computed once per machine, then read from a cache
+
+
+def whole_table_time(runs: list[dict]) -> str:
+    """The table's cost, summed over its runs as they ran (some shared the CPU or ran on slower machines)."""
+    work = sum(run_minutes(r) for r in runs) / 60
+    wall = sum(r["wall_s"] for r in runs) / 3600
+    return (f"The whole table: {len(runs)} runs, {work:.1f} h of training and FID-10k (the sum of the column above) "
+            f"and {wall:.1f} h of wall time with the one-time real statistics, each run as it ran.")
 
 
 def epochs_text(runs: list[dict]) -> str:

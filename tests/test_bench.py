@@ -72,6 +72,9 @@ def test_results_table_is_rebuilt_from_the_run_files_and_probes_stay_apart(tmp_p
     # below the paper on 2 seeds: "so far" (3 make a yes)
     assert "| WGAN GP | 24.5 ± 2.1 | 21.0 ± 1.4 | s1 20.0, s2 22.0 | 10 | 30, 30 min | so far |" in text
     assert "| NS GAN | 26.5 ± 1.6 | not run yet |" in text
+    # the table's cost: the table runs only (not the probe or the superseded run)
+    assert ("The whole table: 2 runs, 1.0 h of training and FID-10k (the sum of the column above) and 1.0 h of "
+            "wall time") in text
     assert "- wgan_gp s1 `trainer.max_epochs=1`: FID 80.0" in text
     assert "- wgan_gp s2 (the row's own overrides) (superseded: resumed short of its epochs): FID 99.0" in text
     assert "- WGAN GP s1: wall 30.0 min, commit abcdef0" in text
