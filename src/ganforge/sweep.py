@@ -139,8 +139,8 @@ class SweepSummary(Callback):
     keep their own failure policy and get the error as one line."""
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if job_return.status != JobStatus.FAILED:
-            return
+        if job_return.status != JobStatus.FAILED or config.hydra.mode != RunMode.MULTIRUN:
+            return  # a single run's unexpected error goes on to Hydra: traceback and exit status 1
         # The getter would raise it and print "Error executing job" first: the error is already on the console.
         error = job_return._return_value
         output_dir = Path(config.hydra.runtime.output_dir)

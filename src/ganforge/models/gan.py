@@ -11,12 +11,14 @@ The surface used by callbacks and evaluation: ``generate``, ``sample``, ``genera
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from hydra.utils import instantiate
 from torch import Tensor
+from torch.nn.utils import parametrize
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel
 
@@ -27,9 +29,39 @@ from ganforge.models.checkpoints import plain
 from ganforge.models.loop import AdversarialLoop
 from ganforge.models.tasks import FromNoise, latents
 from ganforge.models.weights import freeze_first_layers, trainable
-from ganforge.penalties import get_penalty
+from ganforge.penalties import DOUBLE_BACKWARD, get_penalty
 from ganforge.schedules import LinearDecay, check_warmup
 from ganforge.schema import Above, Annotated, AtLeast, Range, check_arguments
+
+log = logging.getLogger(__name__)
+
+
+def check_compiler_for_compile() -> None:
+    """``torch.compile`` builds its kernels with a C++ compiler found at the first step, deep in
+    the run; look for it now, the way torch's inductor does, so its absence is named before any work."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # another torch layout: torch names the problem itself at the first step
+        return
+    try:
+        get_cpp_compiler()
+    except Exception as error:  # inductor's InvalidCxxCompiler, or the OS's error running the search
+        raise GanforgeError(
+            "model.compile=true compiles the nets with torch.compile, which needs a C++ compiler (g++ or "
+            f"clang++ on PATH, or the CXX environment variable), and none was found ({error}); install "
+            "one, or train without compiling: model.compile=false") from None
+
+
+def critic_compile_obstacle(discriminator: torch.nn.Module, penalties: dict[str, Any]) -> str | None:
+    """Why torch.compile cannot train this critic, or None: compiled graphs do not support a
+    double backward (gradient penalties), and spectral norm's power iteration updates its
+    vectors in place between the compiled forward and its backward."""
+    double = sorted(DOUBLE_BACKWARD.intersection(penalties))
+    if double:
+        return f"model.penalties {', '.join(double)}: a double backward through it"
+    if any(parametrize.is_parametrized(m) for m in discriminator.modules()):
+        return "its weights are parametrized (spectral norm)"
+    return None
 
 
 class EmaWithWarmup:
@@ -220,7 +252,11 @@ class GAN(AdversarialLoop):
                 net.to(memory_format=torch.channels_last)
         if self.hparams.compile:
             self.generator.compile()
-            self.discriminator.compile()
+            reason = critic_compile_obstacle(self.discriminator, self.penalties)
+            if reason:
+                log.info("model.compile: the discriminator stays uncompiled (%s); the generator is compiled", reason)
+            else:
+                self.discriminator.compile()
 
     def prepare_real(self, x: Tensor) -> Tensor:
         if self.hparams.channels_last and x.ndim == 4 and x.is_cuda:
@@ -235,8 +271,10 @@ class GAN(AdversarialLoop):
             torch._foreach_copy_(ema_buffers, list(self.generator.buffers()))
 
     def before_fit(self, datamodule: Any, model: Any) -> None:
-        """The data's batch must split into PacGAN groups."""
+        """The data's batch must split into PacGAN groups, and compiled nets need a C++ compiler."""
         super().before_fit(datamodule, model)
+        if self.hparams.compile:
+            check_compiler_for_compile()
         batch = getattr(datamodule, "batch_size", None)
         if self.hparams.pack > 1 and batch is not None and batch % self.hparams.pack:
             raise GanforgeError(f"data.batch_size ({batch}) must be a multiple of model.pack ({self.hparams.pack})")
