@@ -90,6 +90,7 @@ def test_a_sweep_of_ddp_jobs_runs_each_job_once_with_spawned_processes(tmp_path)
 
 def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
     out = cli(tmp_path, "-m", "experiment=ring8_gan,ring8_wgan_gp", "seed=1,2", "g_iters=4", "trainer=cpu",
+              "model.compile=false",  # compiling takes longer than these 4 iterations; tests/test_compile.py
               "logger=[wandb,csv]", "callbacks=points", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
@@ -125,14 +126,31 @@ def test_a_sweep_with_a_bad_job_runs_the_others_prints_the_table_and_exits_2(tmp
     assert json.loads(only(list(sweep.glob("0_*/summary.json"))).read_text())["error"] == message
 
 
+def test_an_unexpected_error_in_a_single_run_exits_1_with_its_traceback(tmp_path):
+    """Not a sweep: the error is the run's outcome, so it reaches the console and the exit status
+    (the sweep callback once marked it completed, and the command exited 0 in silence)."""
+    (tmp_path / "boom.py").write_text(
+        "import lightning as L\n\n\nclass Boom(L.Callback):\n"
+        "    def on_train_start(self, trainer, pl_module):\n"
+        "        raise ZeroDivisionError('a bug at the first step')\n")
+    out = cli(tmp_path, "model=gan", "data=ring8", "g_iters=2", "trainer=cpu", "logger=csv", *FAST_2D,
+              "+callbacks.boom._target_=boom.Boom", env={"PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "Traceback" in out.stderr and "ZeroDivisionError: a bug at the first step" in out.stderr
+    summary = json.loads(only(list((tmp_path / "outputs" / "train" / "runs").glob("*/summary.json"))).read_text())
+    assert summary["status"] == "failed" and "a bug at the first step" in summary["error"]
+
+
 def test_an_unexpected_error_in_a_sweep_job_keeps_its_traceback_in_the_job_dir(tmp_path):
     from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from ganforge.sweep import SweepSummary
 
     job_dir = tmp_path / "0_job"
-    config = OmegaConf.create({"hydra": {"runtime": {"output_dir": str(job_dir)}, "job": {"num": 0},
+    config = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "runtime": {"output_dir": str(job_dir)},
+                                         "job": {"num": 0},
                                          "overrides": {"task": ["model=gan"]},
                                          "sweeper": {"_target_": "hydra_plugins.optuna.OptunaSweeper"}}})
     try:
