@@ -52,7 +52,7 @@ def test_compiling_without_a_cpp_compiler_is_refused_before_any_work(tmp_path):
     (["experiment=ring8_wgan_gp", "model.compile=true"], False),
     (["experiment=ring8_sngan", "model.compile=true"], False)])
 def test_2d_presets_train_compiled_and_a_critic_that_cannot_be_stays_eager(tmp_path, args, critic_compiled):
-    out = train_cli(tmp_path, *args, "g_iters=20", "logger=csv", "callbacks.mode_coverage=null",
+    out = train_cli(tmp_path, *args, "g_iters=20", "logger=csv", "callbacks.mode_coverage=null", "objective=null",
                     "callbacks.samples=null", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "finished"
