@@ -30,9 +30,10 @@ from ganforge.train import run
 RING = ["model=gan", *TINY_NETS["gan"], "data=ring8", "data.batch_size=16", "data.num_points=512"]
 
 
-def cli(script: str, tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def cli(script: str, tmp_path: Path, *args: str, timeout: float = 180,
+        env: dict | None = None) -> subprocess.CompletedProcess:
     env = {"WANDB_MODE": "disabled", "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GANFORGE_ROOT": str(tmp_path),
-           "GANFORGE_DATA_DIR": str(tmp_path / "data"), "TORCH_HOME": str(tmp_path / "torch")}
+           "GANFORGE_DATA_DIR": str(tmp_path / "data"), "TORCH_HOME": str(tmp_path / "torch"), **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=tmp_path)
 
@@ -125,6 +126,13 @@ def test_open_checkpoint_names_each_problem_in_one_line(tmp_path, ring_ckpt):
 def test_train_refuses_bad_settings_in_one_line(tmp_path, args, message):
     out = cli("train.py", tmp_path, *RING, "trainer=cpu", "logger=none", "g_iters=3", *args)
     assert_refused(out, message, tmp_path)
+
+
+def test_train_refuses_compiling_without_a_cpp_compiler_in_one_line(tmp_path):
+    out = cli("train.py", tmp_path, "experiment=ring8_gan", "trainer=cpu", "logger=none", "g_iters=3",
+              env={"CXX": str(tmp_path / "no-such-compiler")})  # the preset compiles its nets
+    assert_refused(out, "model.compile=true compiles the nets with torch.compile, which needs a C++ compiler", tmp_path)
+    assert "train without compiling: model.compile=false" in out.stderr
 
 
 @pytest.mark.parametrize("model", ["wgan_gp", "dcgan"])

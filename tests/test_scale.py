@@ -90,7 +90,7 @@ def test_a_sweep_of_ddp_jobs_runs_each_job_once_with_spawned_processes(tmp_path)
 
 def test_multirun_sweep_writes_a_summary_table_and_groups_wandb_runs(tmp_path):
     out = cli(tmp_path, "-m", "experiment=ring8_gan,ring8_wgan_gp", "seed=1,2", "g_iters=4", "trainer=cpu",
-              "model.compile=false",  # compiling takes longer than these 4 iterations; tests/test_compile.py
+              "model.compile=false",  # compiling takes longer than these 4 iterations (tests/test_compile.py)
               "logger=[wandb,csv]", "callbacks=points", "callbacks.mode_coverage.every_n_g_iters=2", *QUIET)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = only(list((tmp_path / "outputs" / "train" / "multiruns").iterdir()))
