@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--g-iters", type=int, default=300)
-    parser.add_argument("--compile", action="store_true", help="also measure torch.compile of the nets")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure the last row with torch.compile of the nets and fused Adam")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for every row (repeatable), e.g. experiment=lucic")
     args = parser.parse_args()
@@ -93,16 +94,18 @@ def main() -> None:
         variants.append(("bf16-mixed+reuse", False, False, ("model.penalty_precision=autocast",)))
     if cuda:
         variants += [("32-true", True, False, ()), ("bf16-mixed", True, False, ())]
-        if args.compile:
-            variants.append(("bf16-mixed", False, True, ()))
+    if args.compile:  # the last row again, compiled, with fused Adam (as the compiled presets train)
+        precision, _, _, extra = variants[-1]
+        variants.append((precision, False, True, (*extra, "++model.optimizer_g.fused=true",
+                                                  "++model.optimizer_d.fused=true")))
     device = torch.cuda.get_device_name() if cuda else f"CPU ({os.cpu_count()} cores)"
     print(f"{args.model} {' '.join(args.set)} {args.channels}x{args.size}x{args.size}, batch {args.batch}, on {device}")
     reference = None
     for precision, channels_last, compile_nets, extra in variants:
         rate = measure(args, precision, channels_last, compile_nets, tmp, extra)
         reference = reference or rate
-        name = (f"{precision}{' channels_last' if channels_last else ''}{' compiled' if compile_nets else ''}"
-                f"{' penalty autocast' if extra else ''}")
+        name = (f"{precision}{' channels_last' if channels_last else ''}{' compiled, fused' if compile_nets else ''}"
+                f"{' penalty autocast' if 'model.penalty_precision=autocast' in extra else ''}")
         print(f"{name:36s} {rate:10.0f} img/s   ratio vs fp32 NCHW = {rate / reference:.2f}")
 
 

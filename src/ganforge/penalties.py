@@ -66,11 +66,6 @@ PENALTIES: dict[str, Callable[..., Tensor]] = {
 }
 
 
-# The penalties that differentiate the critic's input gradient again (a double backward), which
-# torch.compile's graphs do not support: a compiled model leaves its critic uncompiled under them.
-DOUBLE_BACKWARD = frozenset({"gradient_penalty", "dragan", "r1"})
-
-
 def get_penalty(name: str) -> Callable[..., Tensor]:
     try:
         return PENALTIES[name]

@@ -29,7 +29,7 @@ from ganforge.models.checkpoints import plain
 from ganforge.models.loop import AdversarialLoop
 from ganforge.models.tasks import FromNoise, latents
 from ganforge.models.weights import freeze_first_layers, trainable
-from ganforge.penalties import DOUBLE_BACKWARD, get_penalty
+from ganforge.penalties import get_penalty
 from ganforge.schedules import LinearDecay, check_warmup
 from ganforge.schema import Above, Annotated, AtLeast, Range, check_arguments
 
@@ -52,13 +52,10 @@ def check_compiler_for_compile() -> None:
             "one, or train without compiling: model.compile=false") from None
 
 
-def critic_compile_obstacle(discriminator: torch.nn.Module, penalties: dict[str, Any]) -> str | None:
-    """Why torch.compile cannot train this critic, or None: compiled graphs do not support a
-    double backward (gradient penalties), and spectral norm's power iteration updates its
-    vectors in place between the compiled forward and its backward."""
-    double = sorted(DOUBLE_BACKWARD.intersection(penalties))
-    if double:
-        return f"model.penalties {', '.join(double)}: a double backward through it"
+def critic_compile_obstacle(discriminator: torch.nn.Module) -> str | None:
+    """Why torch.compile cannot train this critic, or None: spectral norm's power iteration updates
+    its vectors in place between the compiled forward and its backward. (Gradient penalties are no
+    obstacle: the loop runs their critic passes eagerly.)"""
     if any(parametrize.is_parametrized(m) for m in discriminator.modules()):
         return "its weights are parametrized (spectral norm)"
     return None
@@ -252,7 +249,7 @@ class GAN(AdversarialLoop):
                 net.to(memory_format=torch.channels_last)
         if self.hparams.compile:
             self.generator.compile()
-            reason = critic_compile_obstacle(self.discriminator, self.penalties)
+            reason = critic_compile_obstacle(self.discriminator)
             if reason:
                 log.info("model.compile: the discriminator stays uncompiled (%s); the generator is compiled", reason)
             else:

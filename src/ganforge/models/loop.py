@@ -171,9 +171,11 @@ class AdversarialLoop(L.LightningModule):
             n = self.penalty_batch
             real, fake, d_real = real[:n], fake[:n], d_real[:n * len(d_real) // len(real)]
             y = None if y is None else y[:n]
-        region = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
+        precision = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
             torch.autocast(real.device.type, enabled=False)
-        with region:
+        # A compiled critic runs its penalty passes eagerly: compiled graphs cannot be differentiated
+        # twice, and every penalty that needs the critic's input gradient trains through it.
+        with precision, torch.compiler.set_stance("force_eager"):
             return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
     def generator_backward(self, step: Step, fake: Tensor | None) -> Metrics:
