@@ -1,5 +1,6 @@
 """Compiled nets (``model.compile=true``, as the 2-D GAN presets set it): penalties run their critic
-passes eagerly, a critic that cannot be compiled stays eager, and the presets train compiled. A missing C++ compiler: tests/test_bad_input_and_failures.py."""
+passes eagerly, a critic that cannot be compiled stays eager, and the presets train compiled.
+A missing C++ compiler: tests/test_bad_input_and_failures.py."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_a_compiled_critic_takes_the_double_backward_penalties_with_the_eager_gr
         torch.manual_seed(1)  # the same interpolation and perturbation noise for both
         d_real = critic(real)
         loss = d_real.mean() - critic(fake).mean()
-        values = loop.penalty_values(lambda x, y: critic(x), real, fake, None, d_real)
+        values = loop.penalty_values(lambda x, y, net=critic: net(x), real, fake, None, d_real)
         (loss + values[name]).backward()
         grads.append(torch.cat([p.grad.flatten() for p in critic.parameters()]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
