@@ -40,6 +40,7 @@ def test_a_compiled_critic_takes_the_double_backward_penalties_with_the_eager_gr
     loop.penalties, loop.penalty_precision, loop.penalty_batch = {name: (get_penalty(name), 1.0)}, "fp32", None
     grads = []
     for critic in (eager, compiled):
+        loop.critic_compiled = critic is compiled
         torch.manual_seed(1)  # the same interpolation and perturbation noise for both
         d_real = critic(real)
         loss = d_real.mean() - critic(fake).mean()

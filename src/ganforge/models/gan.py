@@ -254,6 +254,7 @@ class GAN(AdversarialLoop):
                 log.info("model.compile: the discriminator stays uncompiled (%s); the generator is compiled", reason)
             else:
                 self.discriminator.compile()
+                self.critic_compiled = True
 
     def prepare_real(self, x: Tensor) -> Tensor:
         if self.hparams.channels_last and x.ndim == 4 and x.is_cuda:

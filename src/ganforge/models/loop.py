@@ -82,6 +82,7 @@ class AdversarialLoop(L.LightningModule):
         self.penalty_precision = "fp32"  # or "autocast": the penalties run in the training precision
         self.penalty_every = 1  # lazy regularization: the penalties on one critic step in this many
         self.penalty_batch: int | None = None  # the penalties on the first this many samples (None: all)
+        self.critic_compiled = False  # then the penalties' critic passes run eagerly
         self.clip_value: float | None = None
         self.ema: Any = None  # an AveragedModel of the generator, updated after each generator step
         self.task: Task
@@ -174,8 +175,10 @@ class AdversarialLoop(L.LightningModule):
         precision = contextlib.nullcontext() if self.penalty_precision == "autocast" else \
             torch.autocast(real.device.type, enabled=False)
         # A compiled critic runs its penalty passes eagerly: compiled graphs cannot be differentiated
-        # twice, and every penalty that needs the critic's input gradient trains through it.
-        with precision, torch.compiler.set_stance("force_eager"):
+        # twice, and every penalty that needs the critic's input gradient trains through it. (Switching
+        # the stance costs far more than a null context, so only a compiled critic pays it.)
+        eager = torch.compiler.set_stance("force_eager") if self.critic_compiled else contextlib.nullcontext()
+        with precision, eager:
             return {name: fn(discriminate, real, fake, y, d_real) for name, (fn, _) in self.penalties.items()}
 
     def generator_backward(self, step: Step, fake: Tensor | None) -> Metrics:
